@@ -159,6 +159,8 @@ start)
     rm -rf "$dir/n1" "$dir/n2" "$dir/n3" "$dir/ports"
     # mysql must be able to reach the datadirs (mktemp -d makes 0700 directories).
     chmod 755 "$dir"
+    setpriv --reuid=mysql --regid=mysql --clear-groups test -x "$dir" 2>/dev/null \
+        || die "user mysql cannot enter $dir (a parent directory is not searchable by others?)"
     if [ -n "${GALERA_SQL_PORTS:-}${GALERA_GCOMM_PORTS:-}${GALERA_IST_PORTS:-}${GALERA_SST_PORTS:-}" ] || [ -n "${GALERA_BASE_PORT:-}" ]; then
         base=${GALERA_BASE_PORT:-23300}
     else
