@@ -1,3 +1,137 @@
-fn main() {
-    println!("Hello, world!");
+//! tokenflush: a Pacemaker OCF resource agent, and a one-shot command, that deletes expired rows
+//! from Keystone's SQL `token` table in small committed chunks.
+//!
+//! `main` decides between the OCF path (the first argument is an OCF action; everything after it
+//! is ignored, as the OCF API requires) and the human CLI, and is the only place that turns a
+//! result into an exit status.
+
+mod actions;
+mod cli;
+mod config;
+mod db;
+mod dburl;
+mod flush;
+mod keystone_conf;
+mod log;
+mod ocf;
+mod params;
+mod state;
+mod table;
+
+use std::process::ExitCode;
+
+use actions::{Action, Ctx, USAGE};
+use config::RawParams;
+use flush::Stop;
+use ocf::{OcfEnv, OcfStatus, Outcome};
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let env = OcfEnv::from_process();
+    let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
+    let outcome = match first.as_deref() {
+        None => {
+            eprintln!("{USAGE}");
+            Outcome::status(OcfStatus::ErrArgs)
+        }
+        Some(word) => match Action::parse(word) {
+            Some(action) => run_action(action, &env),
+            None if word == "flush" || word.starts_with('-') => {
+                init_log(&env, log::Level::Warning);
+                cli::run(args, &env, Stop::new())
+            }
+            None => {
+                eprintln!("{USAGE}");
+                Outcome::status(OcfStatus::ErrUnimplemented)
+            }
+        },
+    };
+    if let Some(reason) = &outcome.reason {
+        let line: String = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!("{}{line}", env.exit_reason_prefix);
+    }
+    ExitCode::from(outcome.status.code())
+}
+
+fn init_log(env: &OcfEnv, stderr_min: log::Level) {
+    let facility = env
+        .params
+        .get("log_facility")
+        .and_then(|f| config::parse_facility(f))
+        .or_else(|| env.log_facility.as_deref().and_then(config::parse_facility))
+        .unwrap_or(syslog::Facility::LOG_DAEMON);
+    log::init(&env.instance, facility, stderr_min);
+}
+
+fn run_action(action: Action, env: &OcfEnv) -> Outcome {
+    match action {
+        Action::MetaData => {
+            print!("{}", params::metadata_xml());
+            return Outcome::ok();
+        }
+        Action::Usage => {
+            println!("{USAGE}");
+            return Outcome::ok();
+        }
+        Action::Unimplemented => return Outcome::status(OcfStatus::ErrUnimplemented),
+        _ => {}
+    }
+    init_log(env, log::Level::Info);
+    let raw = RawParams::new(env.params.clone());
+    let ctx = Ctx {
+        env,
+        raw: &raw,
+        stop: Stop::new(),
+    };
+    if !action.needs_runtime() {
+        return match action {
+            Action::Start => actions::start(&ctx),
+            _ => actions::stop(&ctx),
+        };
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    spawn_signal_watch(&rt, &ctx.stop);
+    let outcome = match action {
+        Action::ValidateAll => actions::validate(&ctx, &rt),
+        _ => actions::monitor(&ctx, &rt),
+    };
+    // Never wait on a hung server's socket at exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    outcome
+}
+
+/// A single-threaded runtime: the agent does one thing at a time and lives for a second.
+fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Outcome::fail(
+                OcfStatus::ErrGeneric,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
+}
+
+/// SIGTERM or SIGINT asks the flush to stop at the next chunk boundary.
+fn spawn_signal_watch(rt: &tokio::runtime::Runtime, stop: &Stop) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let stop = stop.clone();
+    rt.spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        warn!("signal received; stopping at the next chunk boundary");
+        stop.request();
+    });
 }

@@ -1,0 +1,228 @@
+//! The human commands: `tokenflush flush` (like `keystone-manage token_flush`, but chunked) and
+//! `tokenflush status`. clap parses them; the OCF actions never go through clap, whose own exit
+//! codes (2 for usage errors) would collide with OCF's.
+//!
+//! The CLI turns its flags into the same raw parameters Pacemaker would pass and validates them
+//! with the same parameter table, so both paths accept and reject exactly the same values.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::actions::{self, FlushResult};
+use crate::config::{Config, RawParams};
+use crate::db::{self, Deadline, SessionOpts};
+use crate::flush::{self, End, Stop};
+use crate::ocf::{OcfEnv, OcfStatus, Outcome};
+use crate::table;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tokenflush",
+    version,
+    about = "Flush expired rows from Keystone's token table in small committed chunks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Delete every expired row now, chunk by chunk, and print a summary.
+    Flush(FlushArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FlushArgs {
+    /// Database URL (mysql://user@host/keystone). A password here is visible in the process list:
+    /// prefer --config or --password-file.
+    #[arg(long, value_name = "URL")]
+    pub connection: Option<String>,
+    /// keystone.conf to read [database] connection from (when --connection is not given).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// File whose first line is the database password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<String>,
+    /// Table to flush.
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// Expiry column of the table.
+    #[arg(long, value_name = "NAME")]
+    pub expiry_column: Option<String>,
+    /// Seconds past expiry before a row is deleted.
+    #[arg(long, value_name = "SECONDS")]
+    pub grace: Option<String>,
+    /// Rows per committed chunk.
+    #[arg(long, value_name = "ROWS")]
+    pub batch_size: Option<String>,
+    /// Stop at a chunk boundary after this many seconds (default: run until the backlog is empty).
+    #[arg(long, value_name = "SECONDS")]
+    pub max_runtime: Option<String>,
+    /// Only count the expired rows and show the oldest expiry; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl FlushArgs {
+    fn raw_params(&self) -> RawParams {
+        let mut map = HashMap::new();
+        let pairs = [
+            ("connection", &self.connection),
+            ("config", &self.config),
+            ("password_file", &self.password_file),
+            ("table", &self.table),
+            ("expiry_column", &self.expiry_column),
+            ("grace", &self.grace),
+            ("batch_size", &self.batch_size),
+            ("max_runtime", &self.max_runtime),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                map.insert(k.to_string(), v.clone());
+            }
+        }
+        RawParams::new(map)
+    }
+}
+
+/// Parses the command line. Help and version print and succeed; usage errors fail with
+/// OCF_ERR_ARGS (2), the closest OCF meaning.
+pub fn run(args: Vec<OsString>, env: &OcfEnv, stop: Stop) -> Outcome {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Outcome::ok()
+                }
+                _ => Outcome::status(OcfStatus::ErrArgs),
+            };
+        }
+    };
+    match cli.cmd {
+        Cmd::Flush(a) => flush_cmd(&a, env, stop),
+    }
+}
+
+fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
+    let raw = a.raw_params();
+    let config = match Config::from_params(
+        &raw,
+        &OcfEnv {
+            clone_max: None,
+            ..env.clone()
+        },
+    ) {
+        Ok(c) => c,
+        Err(e) => return e.into(),
+    };
+    let deadline = match a.max_runtime {
+        Some(_) => Deadline::after(config.max_runtime),
+        None => Deadline::none(),
+    };
+    let rt = match crate::runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    crate::spawn_signal_watch(&rt, &stop);
+    let outcome = if a.dry_run {
+        rt.block_on(dry_run(&config, a.json))
+    } else {
+        let result = rt.block_on(actions::run_flush(&config, deadline, &stop));
+        summarize(&result, a.json)
+    };
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    outcome
+}
+
+async fn dry_run(config: &Config, json: bool) -> Outcome {
+    let deadline = Deadline::none();
+    let result = async {
+        let mut s = db::connect(&config.db, SessionOpts::default(), deadline).await?;
+        let plan = table::inspect(&mut s, &config.table, &config.expiry_column, deadline).await?;
+        let r = flush::count_expired(&mut s, &plan, config.grace, deadline).await;
+        s.close().await;
+        r
+    }
+    .await;
+    match result {
+        Ok((n, oldest, cutoff)) => {
+            if json {
+                let v = serde_json::json!({"dry_run": true, "expired_rows": n, "oldest_expiry": oldest, "cutoff": cutoff});
+                println!("{v}");
+            } else {
+                println!(
+                    "{n} expired rows (expiry before {cutoff} UTC); oldest expiry: {}",
+                    oldest.as_deref().unwrap_or("none")
+                );
+            }
+            Outcome::ok()
+        }
+        Err(e) => Outcome::fail(OcfStatus::ErrGeneric, e),
+    }
+}
+
+fn summarize(result: &FlushResult, json: bool) -> Outcome {
+    let r = match result {
+        FlushResult::NotStarted(e) => {
+            let status = if matches!(e, db::DbError::Schema(_) | db::DbError::Misconfigured(_)) {
+                OcfStatus::ErrConfigured
+            } else {
+                OcfStatus::ErrGeneric
+            };
+            return Outcome::fail(status, e);
+        }
+        FlushResult::Ran(r) => r,
+    };
+    let end = match &r.end {
+        End::Complete => "complete",
+        End::Budget => "budget",
+        End::Stopped => "stopped",
+        End::LockHeld => "lock_held",
+        End::SkippedLocked(_) => "skipped_locked",
+        End::Failed(_) => "failed",
+    };
+    if json {
+        let v = serde_json::json!({
+            "rows_deleted": r.rows,
+            "chunks": r.chunks,
+            "seconds": r.elapsed.as_secs_f64(),
+            "rows_per_sec": r.rows_per_sec(),
+            "max_rows_per_transaction": r.max_chunk_rows,
+            "complete": r.complete(),
+            "end": end,
+            "cutoff": r.cutoff,
+            "error": match &r.end { End::Failed(e) => Some(e.to_string()), _ => None },
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "deleted {} rows in {} chunks in {:.2}s ({:.0} rows/s), cutoff {} UTC: {}",
+            r.rows,
+            r.chunks,
+            r.elapsed.as_secs_f64(),
+            r.rows_per_sec(),
+            r.cutoff,
+            match &r.end {
+                End::Complete => "backlog empty".to_string(),
+                End::Budget => "stopped at --max-runtime, more left".to_string(),
+                End::Stopped => "interrupted, more left".to_string(),
+                End::LockHeld =>
+                    "another flusher holds the lock on this table, nothing done".to_string(),
+                End::SkippedLocked(n) => format!("{n} locked rows left for the next run"),
+                End::Failed(e) => format!("failed: {e}"),
+            }
+        );
+    }
+    match &r.end {
+        End::Failed(e) => Outcome::fail(OcfStatus::ErrGeneric, e),
+        _ => Outcome::ok(),
+    }
+}

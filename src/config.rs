@@ -1,0 +1,439 @@
+//! Turning raw parameters into one validated, typed [`Config`].
+//!
+//! Raw strings stop here. Validation happens in two steps so that each OCF action can ask for
+//! exactly what it needs: [`Syntax::parse`] checks every parameter's form without touching the
+//! file system (what `validate-all` at level 0 and a probe may rely on), and [`Syntax::load`]
+//! then reads the local files it names (keystone.conf, the password file). Each failure is a
+//! [`ConfigError`] that names the parameter and carries its OCF status.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::dburl::{DbUrl, Secret};
+use crate::keystone_conf::{self, ConfError};
+use crate::ocf::{OcfEnv, OcfError, OcfStatus};
+use crate::params::{self, PARAMS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The value's syntax or combination is wrong wherever it runs.
+    #[error("{0}")]
+    Invalid(String),
+    /// A file or directory the configuration names is missing on this node.
+    #[error("{0}")]
+    Missing(String),
+    /// A file the configuration names cannot be read by this user.
+    #[error("{0}")]
+    Denied(String),
+    /// A local file could not be read for another reason.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl OcfError for ConfigError {
+    fn ocf_status(&self) -> OcfStatus {
+        match self {
+            ConfigError::Invalid(_) => OcfStatus::ErrConfigured,
+            ConfigError::Missing(_) => OcfStatus::ErrInstalled,
+            ConfigError::Denied(_) => OcfStatus::ErrPerm,
+            ConfigError::Io(_) => OcfStatus::ErrGeneric,
+        }
+    }
+}
+
+/// A plain SQL identifier: letters, digits, `_` and `$`, not starting with a digit, at most 64
+/// characters. Anything else (quotes, backticks, spaces, dots, Unicode) is refused, so an
+/// identifier can be put into SQL between backticks without escaping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident(String);
+
+impl Ident {
+    pub fn parse(param: &str, s: &str) -> Result<Ident, ConfigError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            && !s.starts_with(|c: char| c.is_ascii_digit());
+        if ok {
+            Ok(Ident(s.to_string()))
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "{param} '{}' is not a plain SQL identifier (letters, digits, _ and $, at most 64)",
+                params::shown(s)
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Ident {
+    /// Quoted for SQL. Safe because the characters are restricted in [`Ident::parse`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.0)
+    }
+}
+
+/// Where the state file lives, and whether the agent may create the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDir {
+    pub path: PathBuf,
+    /// The default ($HA_RSCTMP) is created when missing; a configured directory must exist.
+    pub is_default: bool,
+}
+
+impl StateDir {
+    pub fn from_params(raw: &RawParams, env: &OcfEnv) -> Result<StateDir, ConfigError> {
+        match raw.get("state_dir") {
+            Some(p) => {
+                let path = PathBuf::from(p);
+                if !path.is_absolute() {
+                    return Err(ConfigError::Invalid(format!(
+                        "state_dir '{}' must be an absolute path",
+                        params::shown(p)
+                    )));
+                }
+                Ok(StateDir {
+                    path,
+                    is_default: false,
+                })
+            }
+            None => Ok(StateDir {
+                path: PathBuf::from(&env.rsctmp),
+                is_default: true,
+            }),
+        }
+    }
+
+    pub fn state_file(&self, env: &OcfEnv) -> PathBuf {
+        self.path
+            .join(format!("tokenflush-{}.state", env.instance_file_stem()))
+    }
+}
+
+/// Parameter values by name, with empty values treated as unset (Pacemaker passes unset
+/// parameters as absent, but hand-written environments often carry `OCF_RESKEY_x=`).
+#[derive(Clone, Debug, Default)]
+pub struct RawParams(HashMap<String, String>);
+
+impl RawParams {
+    pub fn new(map: HashMap<String, String>) -> Self {
+        RawParams(map)
+    }
+
+    /// The explicit value, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The explicit value or the declared default.
+    pub fn get_or_default(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .or_else(|| params::find(name).and_then(|p| p.default))
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_string(), value.into());
+    }
+}
+
+/// Where the database URL comes from.
+#[derive(Clone, Debug)]
+pub enum DbSource {
+    Url(DbUrl),
+    KeystoneConf(PathBuf),
+}
+
+/// Every parameter checked for form; files named by it not yet read.
+#[derive(Clone, Debug)]
+pub struct Syntax {
+    pub source: DbSource,
+    pub password_file: Option<PathBuf>,
+    pub table: Ident,
+    pub expiry_column: Ident,
+    pub interval: Duration,
+    pub grace: Duration,
+    pub batch_size: NonZeroU32,
+    pub max_runtime: Duration,
+    pub retry_interval: Duration,
+    pub state_dir: StateDir,
+    pub log_facility: syslog::Facility,
+}
+
+/// The validated configuration every action and the CLI work from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub db: DbUrl,
+    pub table: Ident,
+    pub expiry_column: Ident,
+    pub interval: Duration,
+    pub grace: Duration,
+    pub batch_size: NonZeroU32,
+    pub max_runtime: Duration,
+    pub retry_interval: Duration,
+    pub state_dir: StateDir,
+    pub log_facility: syslog::Facility,
+}
+
+pub fn parse_facility(s: &str) -> Option<syslog::Facility> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.is_empty() || s.starts_with("log_") {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl Syntax {
+    pub fn parse(raw: &RawParams, env: &OcfEnv) -> Result<Syntax, ConfigError> {
+        if let Some(n) = env.clone_max.filter(|&n| n > 1) {
+            return Err(ConfigError::Invalid(format!(
+                "tokenflush must run as a single primitive, not a clone (clone-max={n}): every copy would flush the same table"
+            )));
+        }
+        for p in PARAMS {
+            if let Some(v) = raw.get(p.name) {
+                params::check_kind(p, v).map_err(ConfigError::Invalid)?;
+            }
+        }
+        let secs = |name: &str| -> Duration {
+            Duration::from_secs(
+                raw.get_or_default(name)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0),
+            )
+        };
+        let source = match raw.get("connection") {
+            Some(url) => DbSource::Url(
+                DbUrl::parse(url).map_err(|e| ConfigError::Invalid(format!("connection {e}")))?,
+            ),
+            None => {
+                let path = raw.get_or_default("config").unwrap_or_default();
+                DbSource::KeystoneConf(absolute("config", path)?)
+            }
+        };
+        let password_file = raw
+            .get("password_file")
+            .map(|p| absolute("password_file", p))
+            .transpose()?;
+        let batch = raw
+            .get_or_default("batch_size")
+            .and_then(|v| v.trim().parse().ok())
+            .and_then(NonZeroU32::new);
+        let log_facility = match raw.get("log_facility") {
+            Some(f) => parse_facility(f).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "log_facility '{}' is not a syslog facility (daemon, user, local0..local7)",
+                    params::shown(f)
+                ))
+            })?,
+            None => env
+                .log_facility
+                .as_deref()
+                .and_then(parse_facility)
+                .unwrap_or(syslog::Facility::LOG_DAEMON),
+        };
+        Ok(Syntax {
+            source,
+            password_file,
+            table: Ident::parse("table", raw.get_or_default("table").unwrap_or_default())?,
+            expiry_column: Ident::parse(
+                "expiry_column",
+                raw.get_or_default("expiry_column").unwrap_or_default(),
+            )?,
+            interval: secs("interval"),
+            grace: secs("grace"),
+            batch_size: batch
+                .ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
+            max_runtime: secs("max_runtime"),
+            retry_interval: secs("retry_interval"),
+            state_dir: StateDir::from_params(raw, env)?,
+            log_facility,
+        })
+    }
+
+    /// Reads the files the parameters name and returns the complete configuration.
+    pub fn load(self) -> Result<Config, ConfigError> {
+        let mut db = match &self.source {
+            DbSource::Url(u) => u.clone(),
+            DbSource::KeystoneConf(path) => {
+                let url =
+                    keystone_conf::database_connection(path).map_err(|e| conf_error(path, e))?;
+                DbUrl::parse(&url).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "config: [database] connection in {} {e}",
+                        path.display()
+                    ))
+                })?
+            }
+        };
+        if let Some(pf) = &self.password_file {
+            db.password = Some(read_password_file(pf)?);
+        }
+        #[cfg(not(feature = "tls"))]
+        if db.tls.is_some() {
+            return Err(ConfigError::Missing(
+                "connection asks for TLS (ssl_*), but this tokenflush was built without the 'tls' feature".into(),
+            ));
+        }
+        Ok(Config {
+            db,
+            table: self.table,
+            expiry_column: self.expiry_column,
+            interval: self.interval,
+            grace: self.grace,
+            batch_size: self.batch_size,
+            max_runtime: self.max_runtime,
+            retry_interval: self.retry_interval,
+            state_dir: self.state_dir,
+            log_facility: self.log_facility,
+        })
+    }
+}
+
+impl Config {
+    /// Parses and loads in one go, for callers that need everything.
+    pub fn from_params(raw: &RawParams, env: &OcfEnv) -> Result<Config, ConfigError> {
+        Syntax::parse(raw, env)?.load()
+    }
+}
+
+fn absolute(param: &str, p: &str) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(p);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{param} '{}' must be an absolute path",
+            params::shown(p)
+        )))
+    }
+}
+
+fn conf_error(path: &Path, e: ConfError) -> ConfigError {
+    let msg = format!("config: {e}");
+    match e {
+        ConfError::Missing(_) => ConfigError::Missing(msg),
+        ConfError::Denied(_) => ConfigError::Denied(msg),
+        ConfError::Io(..) => ConfigError::Io(msg),
+        ConfError::Syntax(..) | ConfError::NoConnection(_) | ConfError::EmptyConnection(_) => {
+            let _ = path;
+            ConfigError::Invalid(msg)
+        }
+    }
+}
+
+/// The first line of the password file, without its line ending.
+pub fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
+    let text = fs::read(path).map_err(|e| {
+        let msg = format!(
+            "password_file: cannot read {}: {}",
+            path.display(),
+            io_reason(&e)
+        );
+        match e.kind() {
+            io::ErrorKind::NotFound => {
+                ConfigError::Missing(format!("password_file: {} does not exist", path.display()))
+            }
+            io::ErrorKind::PermissionDenied => ConfigError::Denied(msg),
+            _ => ConfigError::Io(msg),
+        }
+    })?;
+    let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let line = String::from_utf8(first.to_vec()).map_err(|_| {
+        ConfigError::Invalid(format!(
+            "password_file: the first line of {} is not UTF-8",
+            path.display()
+        ))
+    })?;
+    if line.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "password_file: {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(line))
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::NotFound => "no such file".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawParams {
+        RawParams::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_come_from_the_parameter_table() {
+        let s = Syntax::parse(
+            &raw(&[("connection", "mysql://u:p@h/k")]),
+            &OcfEnv::default(),
+        )
+        .unwrap();
+        assert_eq!(s.interval, Duration::from_secs(600));
+        assert_eq!(s.grace, Duration::from_secs(60));
+        assert_eq!(s.batch_size.get(), 1000);
+        assert_eq!(s.table.as_str(), "token");
+        assert!(matches!(s.source, DbSource::Url(_)));
+    }
+
+    #[test]
+    fn identifiers_carrying_sql_are_refused() {
+        for bad in [
+            "token`; DROP TABLE token; --",
+            "to ken",
+            "a.b",
+            "tökén",
+            "1abc",
+            "`t`",
+            &"x".repeat(65),
+        ] {
+            let e = Ident::parse("table", bad).unwrap_err();
+            assert!(e.to_string().starts_with("table '"), "{e}");
+        }
+    }
+
+    #[test]
+    fn clones_are_refused() {
+        let env = OcfEnv {
+            clone_max: Some(2),
+            ..OcfEnv::default()
+        };
+        let e = Syntax::parse(&raw(&[("connection", "mysql://u:p@h/k")]), &env).unwrap_err();
+        assert_eq!(e.ocf_status(), OcfStatus::ErrConfigured);
+    }
+
+    #[test]
+    fn errors_about_the_url_never_repeat_the_password() {
+        let e = Syntax::parse(
+            &raw(&[("connection", "mysql://u:Hunter2Secret@h:99999/k")]),
+            &OcfEnv::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("connection "));
+        assert!(!e.to_string().contains("Hunter2Secret"));
+    }
+}

@@ -1,0 +1,248 @@
+//! Connecting to MariaDB/MySQL with bounded waits, and sorting its errors into what an operator
+//! can act on.
+//!
+//! The agent opens one connection per operation (no pool: the process lives for a second) and
+//! sets the session up for gentle deletes: READ COMMITTED, so a range delete takes no gap locks
+//! that would block Keystone inserting new tokens; a short `innodb_lock_wait_timeout`, so a row
+//! lock held by someone else costs seconds, not the default 50; and `time_zone = '+00:00'`, so a
+//! TIMESTAMP column compares in UTC like Keystone's naive-UTC DATETIMEs. Every await on the
+//! network is wrapped in a client-side timeout by [`within`].
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+
+use crate::dburl::DbUrl;
+use crate::ocf::{OcfError, OcfStatus};
+
+/// The point in time an operation must be done by. `None` means no limit (the CLI).
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline(Some(Instant::now() + budget))
+    }
+
+    pub fn none() -> Deadline {
+        Deadline(None)
+    }
+
+    /// Time left, or `None` without a limit.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Time left, capped at `cap`.
+    pub fn remaining_or(&self, cap: Duration) -> Duration {
+        self.remaining().map_or(cap, |r| r.min(cap))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    #[error("database access denied: {0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("lock wait timeout or deadlock persisted after retries: {0}")]
+    Locked(String),
+    #[error("timed out after {1:.1}s waiting for the database ({0})")]
+    Timeout(&'static str, f64),
+    #[error("{0}")]
+    Misconfigured(String),
+    #[error("database error {0}: {1}")]
+    Server(u16, String),
+}
+
+impl OcfError for DbError {
+    /// The status `validate-all` at level 10 reports; monitors report any of them as degraded.
+    fn ocf_status(&self) -> OcfStatus {
+        match self {
+            DbError::Schema(_) | DbError::Misconfigured(_) => OcfStatus::ErrConfigured,
+            DbError::AccessDenied(_) => OcfStatus::ErrPerm,
+            _ => OcfStatus::ErrGeneric,
+        }
+    }
+}
+
+/// Server error codes the engine reacts to.
+pub mod code {
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    pub const DEADLOCK: u16 = 1213;
+    pub const WSREP_MAX_WS_ROWS: u16 = 1180;
+    pub const WSREP_MAX_WS_SIZE: u16 = 1105;
+    pub const STATEMENT_TIMEOUT: u16 = 1969;
+    pub const QUERY_INTERRUPTED: u16 = 1317;
+    pub const ACCESS_DENIED: u16 = 1045;
+    pub const DB_ACCESS_DENIED: u16 = 1044;
+    pub const TABLE_ACCESS_DENIED: u16 = 1142;
+    pub const UNKNOWN_DB: u16 = 1049;
+    pub const NO_SUCH_TABLE: u16 = 1146;
+    pub const BAD_FIELD: u16 = 1054;
+    pub const WSREP_NOT_READY: u16 = 1047;
+}
+
+impl From<mysql_async::Error> for DbError {
+    fn from(e: mysql_async::Error) -> Self {
+        match e {
+            mysql_async::Error::Server(s) => match s.code {
+                code::ACCESS_DENIED | code::DB_ACCESS_DENIED | code::TABLE_ACCESS_DENIED => {
+                    DbError::AccessDenied(one_line(&s.message))
+                }
+                code::UNKNOWN_DB | code::NO_SUCH_TABLE | code::BAD_FIELD => {
+                    DbError::Schema(one_line(&s.message))
+                }
+                code::WSREP_NOT_READY => DbError::Unreachable(one_line(&s.message)),
+                c => DbError::Server(c, one_line(&s.message)),
+            },
+            other => DbError::Unreachable(one_line(&other.to_string())),
+        }
+    }
+}
+
+impl DbError {
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            DbError::Server(c, _) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Runs `fut` with a client-side timeout: the time left before `deadline`, capped at `cap`.
+pub async fn within<T, E: Into<DbError>>(
+    deadline: Deadline,
+    cap: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, DbError> {
+    let limit = deadline.remaining_or(cap);
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(DbError::Timeout(what, limit.as_secs_f64())),
+    }
+}
+
+/// The longest a single connect may take, whatever the budget.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Session settings for a flushing connection.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionOpts {
+    /// `innodb_lock_wait_timeout` in seconds.
+    pub lock_wait_timeout: u32,
+}
+
+impl Default for SessionOpts {
+    fn default() -> Self {
+        SessionOpts {
+            lock_wait_timeout: 5,
+        }
+    }
+}
+
+pub fn opts(url: &DbUrl, session: SessionOpts) -> Result<OptsBuilder, DbError> {
+    let mut b = OptsBuilder::default()
+        .user(Some(url.user.clone()))
+        .pass(url.password.as_ref().map(|p| p.expose().to_string()))
+        .db_name(Some(url.database.clone()))
+        .prefer_socket(false)
+        .tcp_nodelay(true)
+        .stmt_cache_size(64)
+        .init(vec![
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".to_string(),
+            format!(
+                "SET SESSION innodb_lock_wait_timeout = {}, time_zone = '+00:00'",
+                session.lock_wait_timeout.max(1)
+            ),
+        ]);
+    b = match &url.socket {
+        Some(sock) => b.socket(Some(sock.to_string_lossy().into_owned())),
+        None => b
+            .ip_or_hostname(url.host.clone().unwrap_or_else(|| "localhost".into()))
+            .tcp_port(url.port.unwrap_or(3306)),
+    };
+    if let Some(tls) = &url.tls {
+        b = tls_opts(b, tls)?;
+    }
+    Ok(b)
+}
+
+#[cfg(feature = "tls")]
+fn tls_opts(b: OptsBuilder, tls: &crate::dburl::TlsSpec) -> Result<OptsBuilder, DbError> {
+    use mysql_async::{ClientIdentity, SslOpts};
+    let mut ssl = SslOpts::default()
+        .with_danger_accept_invalid_certs(!tls.verify_ca)
+        .with_danger_skip_domain_validation(!tls.verify_identity);
+    if let Some(ca) = &tls.ca {
+        ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(c), Some(k)) => {
+            ssl = ssl.with_client_identity(Some(ClientIdentity::new(
+                c.clone().into(),
+                k.clone().into(),
+            )))
+        }
+        (None, None) => {}
+        _ => {
+            return Err(DbError::Misconfigured(
+                "connection: ssl_cert and ssl_key must be given together".into(),
+            ))
+        }
+    }
+    Ok(b.ssl_opts(ssl))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_opts(_: OptsBuilder, _: &crate::dburl::TlsSpec) -> Result<OptsBuilder, DbError> {
+    Err(DbError::Misconfigured(
+        "connection asks for TLS, but this tokenflush was built without the 'tls' feature".into(),
+    ))
+}
+
+/// An open connection and what we learned about the server on the way in.
+pub struct Session {
+    pub conn: Conn,
+    /// MariaDB (not MySQL): `SET STATEMENT max_statement_time` bounds statements on the server.
+    pub mariadb: bool,
+    pub schema: String,
+}
+
+pub async fn connect(
+    url: &DbUrl,
+    session: SessionOpts,
+    deadline: Deadline,
+) -> Result<Session, DbError> {
+    let opts = opts(url, session)?;
+    let mut conn = within(deadline, CONNECT_TIMEOUT, "connect", Conn::new(opts)).await?;
+    let row: Option<(String, Option<String>)> = within(
+        deadline,
+        CONNECT_TIMEOUT,
+        "server version",
+        conn.query_first("SELECT VERSION(), DATABASE()"),
+    )
+    .await?;
+    let (version, schema) = row.unwrap_or_default();
+    Ok(Session {
+        conn,
+        mariadb: version.contains("MariaDB"),
+        schema: schema.unwrap_or_default(),
+    })
+}
+
+impl Session {
+    /// Closes the connection politely if the server answers quickly; drops it otherwise.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.disconnect()).await;
+    }
+}

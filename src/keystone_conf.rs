@@ -1,0 +1,142 @@
+//! Reading `[database] connection` from keystone.conf the way oslo.config does.
+//!
+//! oslo.config reads the main file and then every `*.conf` in the sibling `keystone.conf.d/`
+//! directory in sorted order; a later value overrides an earlier one, a duplicate key's last value
+//! wins, indented lines continue a value, and `#` or `;` start a comment only at the beginning of
+//! a line (so a password may contain them). rust-ini does the line parsing with quotes and
+//! escapes turned off, which matches oslo's treatment of raw values.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ini::{Ini, ParseOption};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    #[error("{0} does not exist")]
+    Missing(PathBuf),
+    #[error("cannot read {0}: permission denied")]
+    Denied(PathBuf),
+    #[error("cannot read {0}: {1}")]
+    Io(PathBuf, io::Error),
+    #[error("{0} is not a valid INI file: {1}")]
+    Syntax(PathBuf, String),
+    #[error("{0} has no [database] connection")]
+    NoConnection(PathBuf),
+    #[error("[database] connection in {0} is empty")]
+    EmptyConnection(PathBuf),
+}
+
+/// The files oslo.config would read for `path`, in order: the file, then `<dir>/keystone.conf.d/*.conf`
+/// sorted by name (the directory is named after the file: `<stem>.conf.d`).
+pub fn files_for(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    let dir_name = format!(
+        "{}.d",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let conf_d = path.with_file_name(dir_name);
+    if let Ok(entries) = fs::read_dir(&conf_d) {
+        let mut extra: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "conf") && p.is_file())
+            .collect();
+        extra.sort();
+        files.extend(extra);
+    }
+    files
+}
+
+/// `[database] connection` as oslo.config resolves it across keystone.conf and keystone.conf.d.
+pub fn database_connection(path: &Path) -> Result<String, ConfError> {
+    let mut found: Option<(String, PathBuf)> = None;
+    for file in files_for(path) {
+        let text = read(&file)?;
+        if let Some(v) = connection_in(&text).map_err(|e| ConfError::Syntax(file.clone(), e))? {
+            found = Some((v, file));
+        }
+    }
+    match found {
+        Some((v, file)) if v.trim().is_empty() => Err(ConfError::EmptyConnection(file)),
+        Some((v, _)) => Ok(v),
+        None => Err(ConfError::NoConnection(path.to_path_buf())),
+    }
+}
+
+fn read(file: &Path) -> Result<String, ConfError> {
+    fs::read_to_string(file).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ConfError::Missing(file.to_path_buf()),
+        io::ErrorKind::PermissionDenied => ConfError::Denied(file.to_path_buf()),
+        _ => ConfError::Io(file.to_path_buf(), e),
+    })
+}
+
+/// The last `connection` of the last `[database]` section in one file's text.
+fn connection_in(text: &str) -> Result<Option<String>, String> {
+    let opt = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        enabled_indented_mutiline_value: true,
+        ..ParseOption::default()
+    };
+    let ini = Ini::load_from_str_opt(text, opt).map_err(|e| e.to_string())?;
+    let value = ini
+        .section_all(Some("database"))
+        .filter_map(|s| s.get_all("connection").next_back())
+        .last()
+        .map(strip_quotes);
+    Ok(value)
+}
+
+/// oslo.config drops one pair of matching outer quotes.
+fn strip_quotes(v: &str) -> String {
+    let v = v.trim();
+    let b = v.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[0] == b[b.len() - 1] {
+        v[1..v.len() - 1].to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_duplicate_wins_and_comment_chars_stay_in_values() {
+        let text = "[DEFAULT]\ndebug = true\n[database]\nconnection = mysql://a:b@h/k\n# a comment\nconnection = mysql://ks:p#a;ss@h/keystone\n";
+        assert_eq!(
+            connection_in(text).unwrap().as_deref(),
+            Some("mysql://ks:p#a;ss@h/keystone")
+        );
+    }
+
+    #[test]
+    fn continuation_lines_extend_a_value() {
+        let text = "[database]\nconnection = mysql+pymysql://ks:pw@h\n    /keystone?charset=utf8\nmax_retries = 5\n";
+        assert_eq!(
+            connection_in(text).unwrap().as_deref(),
+            Some("mysql+pymysql://ks:pw@h\n/keystone?charset=utf8")
+        );
+    }
+
+    #[test]
+    fn quotes_are_dropped_like_oslo() {
+        assert_eq!(
+            connection_in("[database]\nconnection = \"mysql://a:b@h/k\"\n")
+                .unwrap()
+                .as_deref(),
+            Some("mysql://a:b@h/k")
+        );
+    }
+
+    #[test]
+    fn no_database_section() {
+        assert_eq!(connection_in("[DEFAULT]\nconnection = x\n").unwrap(), None);
+    }
+}
