@@ -89,7 +89,7 @@ CONN() { echo "mysql://keystone:keystone-e2e-pw@127.0.0.1:${PORT[$1]}/keystone";
 # Seed: N rows, even seq expired a day ago (distinct expiries), odd seq valid for a day, plus NULLS rows
 # that never expire. extra is 1 KB so each row is ~1.1 KB in a writeset. Random (MD5) primary keys.
 seed() { # seed N NULLS
-    local n=$1 nulls=$2
+    local n=$1 nulls=$2 n_rows=$1
     q_all "SET GLOBAL wsrep_max_ws_rows=0; SET GLOBAL wsrep_max_ws_size=DEFAULT"
     q 1 "TRUNCATE TABLE token;
          INSERT INTO token (id, expires, extra, valid, trust_id, user_id)
@@ -99,7 +99,14 @@ seed() { # seed N NULLS
                   REPEAT('x', 1024), 1, IF(seq % 7 = 0, MD5(seq + 1000000), NULL), CONCAT('user', seq % 97)
            FROM seq_1_to_$n;
          INSERT INTO token (id, expires, extra, valid, user_id)
-           SELECT CONCAT('never-', seq), NULL, REPEAT('n', 1024), 1, 'service' FROM seq_1_to_$nulls;"
+           SELECT CONCAT('never-', seq), NULL, REPEAT('n', 1024), 1, 'service' FROM seq_1_to_$nulls;" || return 1
+    # Replicas apply the seed asynchronously (a 20k-row writeset takes a while): a flusher started on
+    # node 2 right away would find an empty table. Wait until every node has applied it.
+    local i n
+    for i in 1 2 3; do
+        n=$(n_total "$i") || return 1
+        [ "$n" = $((n_rows + nulls)) ] || { say "      node $i has $n rows after the seed, expected $((n_rows + nulls))"; return 1; }
+    done
 }
 # Fingerprints, read through NODE.
 n_expired() { q "$1" "SELECT COUNT(*) FROM token WHERE expires < UTC_TIMESTAMP() - INTERVAL 60 SECOND"; }
@@ -136,8 +143,9 @@ run_flush() {
 }
 show_flush() { # one line per flush: exit status, JSON figures, and the agent's retry/error lines
     local name=$1
-    say "      $name: exit=$(cat "$LOGS/$name.rc") wall=$(cat "$LOGS/$name.wall")s rows_deleted=$(json_num "$LOGS/$name.out" rows_deleted) chunks=$(json_num "$LOGS/$name.out" chunks) seconds=$(json_num "$LOGS/$name.out" seconds) complete=$(json_num "$LOGS/$name.out" complete)"
-    say "      $name: agent stderr: $(wc -l <"$LOGS/$name.err") lines, $(grep -ci -e 1213 -e deadlock "$LOGS/$name.err") mention 1213/deadlock, $(grep -c -e 1180 -e 1105 -e 'wsrep_max_ws' -e 'writeset' "$LOGS/$name.err") mention 1180/1105/wsrep limits"
+    say "      $name: exit=$(cat "$LOGS/$name.rc") wall=$(cat "$LOGS/$name.wall")s rows_deleted=$(json_num "$LOGS/$name.out" rows_deleted) chunks=$(json_num "$LOGS/$name.out" chunks) seconds=$(json_num "$LOGS/$name.out" seconds) complete=$(json_num "$LOGS/$name.out" complete) max_rows_per_transaction=$(json_num "$LOGS/$name.out" max_rows_per_transaction)"
+    say "      $name: agent stderr: $(wc -l <"$LOGS/$name.err") lines, $(grep -ci -e 1213 -e deadlock "$LOGS/$name.err") mention 1213/deadlock, $(grep -ci -e 1180 -e 1105 -e 'wsrep_max_ws' -e 'writeset' -e 'write-set' "$LOGS/$name.err") mention 1180/1105/write-set limits"
+    grep -i -e 1213 -e deadlock -e 1180 -e 1105 -e wsrep_max_ws -e writeset -e write-set "$LOGS/$name.err" | head -3 | sed 's/^/        | /'
     if [ "$(cat "$LOGS/$name.rc")" != 0 ]; then
         say "      $name: last stderr lines:"; tail -5 "$LOGS/$name.err" | sed 's/^/        | /'
         say "      $name: stdout:"; tail -3 "$LOGS/$name.out" | sed 's/^/        | /'
@@ -201,8 +209,7 @@ load_gen() {
 case1() {
     say "== case 1: flush through node 1 while nodes 2 and 3 take writes"
     local t0=$SECONDS
-    SEED_N=12000
-    seed "$SEED_N" 300 || { fail "case 1: seed"; return; }
+    seed 20000 300 || { fail "case 1: seed"; return; }
     local exp0 fp0 c1a c2a c3a
     exp0=$(n_expired 1); fp0=$(valid_fp 1)
     say "      seeded $(n_total 1) rows: $exp0 expired, valid (count crc) = $fp0"
@@ -218,7 +225,7 @@ case1() {
     # Let the writers get going, then flush in small chunks so the flush overlaps the load for a while.
     local w=0
     while [ "$(cat "$LOGS/load-2.ok" "$LOGS/load-3.ok" 2>/dev/null | wc -l)" -lt 20 ] && [ $w -lt 100 ]; do sleep 0.1; w=$((w + 1)); done
-    run_flush case1-flush 1 --batch-size 100
+    run_flush case1-flush 1 --batch-size 25
     sleep 1
     touch "$WORK/stop-load"
     wait "$g2" "$g3"
@@ -252,10 +259,10 @@ case1() {
 }
 
 # ---------------------------------------------------------------------------------------------- case 2
-# limit_case NAME VAR VALUE ERRNO: seed, set VAR=VALUE on every node, show the seed's single DELETE failing
+# limit_case NAME VAR VALUE ERRNO MAX_ROWS: seed, set VAR=VALUE on every node, show the seed's single DELETE failing
 # with ERRNO, then run the agent with its default batch size (1000).
 limit_case() {
-    local name=$1 var=$2 value=$3 errno=$4
+    local name=$1 var=$2 value=$3 errno=$4 max_rows=$5
     local t0=$SECONDS
     seed 10000 200 || { fail "$name: seed"; return; }
     local exp0 fp0
@@ -272,8 +279,14 @@ limit_case() {
     check "$name: tokenflush flush (default batch_size 1000) completed under $var=$value" flush_ok "$name-flush"
     check "$name: no expired row is left" eq "$(n_expired 1)" 0
     check "$name: every unexpired and NULL-expiry row survived" eq "$(valid_fp 1)" "$fp0"
-    local rd
+    local rd mx
     rd=$(json_num "$LOGS/$name-flush.out" rows_deleted)
+    mx=$(json_num "$LOGS/$name-flush.out" max_rows_per_transaction)
+    if [ -n "$mx" ]; then
+        check "$name: no transaction went over the limit (max_rows_per_transaction=$mx <= $max_rows)" [ "$mx" -le "$max_rows" ]
+    else
+        say "      (the agent's JSON has no max_rows_per_transaction; chunk sizes not checked)"
+    fi
     check "$name: the agent reported the rows it deleted (rows_deleted=$rd)" eq "$rd" "$exp0"
     check "$name: the three nodes converged" converged
     q_all "SET GLOBAL $var=DEFAULT" || q_all "SET GLOBAL $var=0"
@@ -282,10 +295,10 @@ limit_case() {
 
 case2() {
     say "== case 2a: wsrep_max_ws_rows=500"
-    limit_case case2a wsrep_max_ws_rows 500 1180
+    limit_case case2a wsrep_max_ws_rows 500 1180 500
     # ~1.1 KB per row in the writeset: 512 KiB holds about 480 rows (measured), so a 1000-row chunk is over.
     say "== case 2b: wsrep_max_ws_size=524288 (512 KiB, about 480 rows)"
-    limit_case case2b wsrep_max_ws_size 524288 1105
+    limit_case case2b wsrep_max_ws_size 524288 1105 480
 }
 
 # ---------------------------------------------------------------------------------------------- case 3
@@ -298,9 +311,9 @@ case3() {
     say "      seeded $(n_total 1) rows: $exp0 expired"
     q_all "SET GLOBAL wsrep_retry_autocommit=0"   # every conflict reaches the agent as 1213 (see case 1)
     c1a=$(conflict_counters 1); c2a=$(conflict_counters 2)
-    run_flush case3-flush-n1 1 --batch-size 200 & BG_PIDS+=($!)
+    run_flush case3-flush-n1 1 --batch-size 25 & BG_PIDS+=($!)
     local f1=$!
-    run_flush case3-flush-n2 2 --batch-size 200 & BG_PIDS+=($!)
+    run_flush case3-flush-n2 2 --batch-size 25 & BG_PIDS+=($!)
     local f2=$!
     wait "$f1" "$f2"
     BG_PIDS=()
@@ -310,7 +323,14 @@ case3() {
     local r1 r2
     r1=$(json_num "$LOGS/case3-flush-n1.out" rows_deleted); r2=$(json_num "$LOGS/case3-flush-n2.out" rows_deleted)
     say "      conflicts (wsrep_local_cert_failures wsrep_local_bf_aborts): node1 [$c1a]->[$(conflict_counters 1)] node2 [$c2a]->[$(conflict_counters 2)]"
-    say "      duplicate work: both flushers ran (GET_LOCK is node-local); node 1 reported ${r1:-?} rows in $(json_num "$LOGS/case3-flush-n1.out" chunks) chunks, node 2 ${r2:-?} rows in $(json_num "$LOGS/case3-flush-n2.out" chunks) chunks; sum $(( ${r1:-0} + ${r2:-0} )) for $exp0 expired rows"
+    local k1 k2 c1b c2b
+    k1=$(json_num "$LOGS/case3-flush-n1.out" chunks); k2=$(json_num "$LOGS/case3-flush-n2.out" chunks)
+    c1b=$(conflict_counters 1); c2b=$(conflict_counters 2)
+    say "      duplicate work: both flushers ran (GET_LOCK is node-local); node 1 reported ${r1:-?} rows in ${k1:-?} chunks, node 2 ${r2:-?} rows in ${k2:-?} chunks; sum $(( ${r1:-0} + ${r2:-0} )) rows for $exp0 expired"
+    say "      duplicate work: $(( ${k1:-0} + ${k2:-0} )) committed chunks where one flusher alone needs $(( (exp0 + 24) / 25 )); $(( ${k1:-0} + ${k2:-0} - (${r1:-0} + 24) / 25 - (${r2:-0} + 24) / 25 )) or more of them found some of their rows already deleted by the other flusher"
+    say "      duplicate work: transactions rolled back by Galera and redone: node 1 cert failures+BF aborts $(( ($(tr ' ' + <<<"$c1b")) - ($(tr ' ' + <<<"$c1a")) )), node 2 $(( ($(tr ' ' + <<<"$c2b")) - ($(tr ' ' + <<<"$c2a")) ))"
+    check "case 3: the two flushers' chunks collided (conflict counters on nodes 1 and 2 moved)" \
+        [ "$(conflict_counters 1) $(conflict_counters 2)" != "$c1a $c2a" ]
     check "case 3: the flusher through node 1 completed" flush_ok case3-flush-n1
     check "case 3: the flusher through node 2 completed" flush_ok case3-flush-n2
     check "case 3: no expired row is left" eq "$(n_expired 1)" 0
