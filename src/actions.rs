@@ -37,8 +37,9 @@ impl Action {
             "validate-all" => Action::ValidateAll,
             "meta-data" => Action::MetaData,
             "usage" | "help" => Action::Usage,
-            "notify" | "promote" | "demote" | "migrate_to" | "migrate_from" | "reload"
-            | "reload-agent" | "recover" => Action::Unimplemented,
+            "notify" | "promote" | "demote" | "migrate_to" | "migrate_from" | "reload" | "reload-agent" | "recover" => {
+                Action::Unimplemented
+            }
             _ => return None,
         })
     }
@@ -81,10 +82,7 @@ pub fn start(ctx: &Ctx) -> Outcome {
     }
     match state::write(&path, &State::new(&ctx.env.instance, state::now())) {
         Ok(()) => {
-            info!(
-                "started; first flush at the next monitor ({})",
-                config.db.redacted()
-            );
+            info!("started; first flush at the next monitor ({})", config.db.redacted());
             Outcome::ok()
         }
         Err(e) => e.into(),
@@ -93,10 +91,8 @@ pub fn start(ctx: &Ctx) -> Outcome {
 
 pub fn stop(ctx: &Ctx) -> Outcome {
     // Stop must succeed whatever the parameters say: fall back to the default directory.
-    let dir = StateDir::from_params(ctx.raw, ctx.env).unwrap_or_else(|_| StateDir {
-        path: ctx.env.rsctmp.clone().into(),
-        is_default: true,
-    });
+    let dir = StateDir::from_params(ctx.raw, ctx.env)
+        .unwrap_or_else(|_| StateDir { path: ctx.env.rsctmp.clone().into(), is_default: true });
     let path = dir.state_file(ctx.env);
     match state::remove(&path) {
         Ok(()) => Outcome::ok(),
@@ -113,11 +109,7 @@ pub fn validate(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
         Err(e) => return e.into(),
     };
     if !config.state_dir.is_default && !config.state_dir.path.is_dir() {
-        return ConfigError::Missing(format!(
-            "state_dir {} does not exist",
-            config.state_dir.path.display()
-        ))
-        .into();
+        return ConfigError::Missing(format!("state_dir {} does not exist", config.state_dir.path.display())).into();
     }
     if ctx.env.check_level >= 10 {
         if let Err(e) = rt.block_on(deep_check(&config, ctx.env)) {
@@ -131,9 +123,7 @@ pub fn validate(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
 async fn deep_check(config: &Config, env: &OcfEnv) -> Result<(), db::DbError> {
     let deadline = Deadline::after(budget(Duration::from_secs(10), env.timeout));
     let mut s = db::connect(&config.db, SessionOpts::default(), deadline).await?;
-    let r = table::inspect(&mut s, &config.table, &config.expiry_column, deadline)
-        .await
-        .map(|_| ());
+    let r = table::inspect(&mut s, &config.table, &config.expiry_column, deadline).await.map(|_| ());
     s.close().await;
     r
 }
@@ -177,23 +167,15 @@ pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
 
     let now = state::now();
     if st.consecutive_failures > 0 {
-        let retry_at = st
-            .last_attempt_at
-            .unwrap_or(0)
-            .saturating_add(config.retry_interval.as_secs());
+        let retry_at = st.last_attempt_at.unwrap_or(0).saturating_add(config.retry_interval.as_secs());
         if now < retry_at {
-            let reason = st
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "the last flush failed".into());
+            let reason = st.last_error.clone().unwrap_or_else(|| "the last flush failed".into());
             return Outcome::fail(OcfStatus::Degraded, reason);
         }
     }
     let due = st.pending
         || st.consecutive_failures > 0
-        || st
-            .last_complete_at
-            .is_none_or(|t| now >= t.saturating_add(config.interval.as_secs()));
+        || st.last_complete_at.is_none_or(|t| now >= t.saturating_add(config.interval.as_secs()));
     if !due {
         return Outcome::ok();
     }
@@ -203,10 +185,7 @@ pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
     let outcome = record(&mut st, &result, state::now());
     if let Err(e) = state::write(&path, &st) {
         error!("{e}");
-        return Outcome::fail(
-            OcfStatus::Degraded,
-            format!("flush done but its result could not be recorded: {e}"),
-        );
+        return Outcome::fail(OcfStatus::Degraded, format!("flush done but its result could not be recorded: {e}"));
     }
     outcome
 }
@@ -228,9 +207,7 @@ pub async fn run_flush_with(
     stop: &Stop,
     on_chunk: &mut dyn FnMut(u64),
 ) -> FlushResult {
-    let session = SessionOpts {
-        lock_wait_timeout: lock_wait_for(deadline),
-    };
+    let session = SessionOpts { lock_wait_timeout: lock_wait_for(deadline) };
     let mut s = match db::connect(&config.db, session, deadline).await {
         Ok(s) => s,
         Err(e) => return FlushResult::NotStarted(e),
@@ -239,11 +216,7 @@ pub async fn run_flush_with(
         Ok(p) => p,
         Err(e) => return FlushResult::NotStarted(e),
     };
-    let opts = FlushOpts {
-        batch_size: config.batch_size.get(),
-        grace: config.grace,
-        sleep: Duration::ZERO,
-    };
+    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: Duration::ZERO };
     let report = flush::flush(&mut s, &plan, &opts, deadline, stop, on_chunk).await;
     s.close().await;
     FlushResult::Ran(report)
@@ -251,9 +224,7 @@ pub async fn run_flush_with(
 
 /// A lock wait is retried a few times, so each wait gets a small part of the budget.
 fn lock_wait_for(deadline: Deadline) -> u32 {
-    deadline
-        .remaining()
-        .map_or(5, |r| (r.as_secs() / 8).clamp(1, 5) as u32)
+    deadline.remaining().map_or(5, |r| (r.as_secs() / 8).clamp(1, 5) as u32)
 }
 
 /// Records a flush attempt in the state and decides the monitor's status.
@@ -264,6 +235,9 @@ pub fn record(st: &mut State, result: &FlushResult, now: u64) -> Outcome {
         FlushResult::Ran(r) => r,
     };
     st.rows_deleted_total += report.rows;
+    if report.backlog.is_some() {
+        st.backlog_estimate = report.backlog;
+    }
     st.last_flush = Some(FlushRecord {
         at: now,
         rows: report.rows,
@@ -285,7 +259,6 @@ pub fn record(st: &mut State, result: &FlushResult, now: u64) -> Outcome {
         End::Complete => {
             st.pending = false;
             st.last_complete_at = Some(now);
-            st.backlog_estimate = Some(0);
             if report.rows > 0 {
                 info!("flushed {summary}; backlog empty");
             }
@@ -297,10 +270,7 @@ pub fn record(st: &mut State, result: &FlushResult, now: u64) -> Outcome {
         }
         End::Budget | End::Stopped | End::SkippedLocked(_) => {
             st.pending = true;
-            info!(
-                "flushed {summary}; more left, continuing at the next monitor ({:?})",
-                report.end
-            );
+            info!("flushed {summary}; more left, continuing at the next monitor ({:?})", report.end);
         }
     }
     st.consecutive_failures = 0;

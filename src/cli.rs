@@ -99,9 +99,7 @@ pub fn run(args: Vec<OsString>, env: &OcfEnv, stop: Stop) -> Outcome {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    Outcome::ok()
-                }
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Outcome::ok(),
                 _ => Outcome::status(OcfStatus::ErrArgs),
             };
         }
@@ -113,13 +111,7 @@ pub fn run(args: Vec<OsString>, env: &OcfEnv, stop: Stop) -> Outcome {
 
 fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
     let raw = a.raw_params();
-    let config = match Config::from_params(
-        &raw,
-        &OcfEnv {
-            clone_max: None,
-            ..env.clone()
-        },
-    ) {
+    let config = match Config::from_params(&raw, &OcfEnv { clone_max: None, ..env.clone() }) {
         Ok(c) => c,
         Err(e) => return e.into(),
     };
@@ -155,7 +147,8 @@ async fn dry_run(config: &Config, json: bool) -> Outcome {
     match result {
         Ok((n, oldest, cutoff)) => {
             if json {
-                let v = serde_json::json!({"dry_run": true, "expired_rows": n, "oldest_expiry": oldest, "cutoff": cutoff});
+                let v =
+                    serde_json::json!({"dry_run": true, "expired_rows": n, "oldest_expiry": oldest, "cutoff": cutoff});
                 println!("{v}");
             } else {
                 println!(
@@ -214,8 +207,7 @@ fn summarize(result: &FlushResult, json: bool) -> Outcome {
                 End::Complete => "backlog empty".to_string(),
                 End::Budget => "stopped at --max-runtime, more left".to_string(),
                 End::Stopped => "interrupted, more left".to_string(),
-                End::LockHeld =>
-                    "another flusher holds the lock on this table, nothing done".to_string(),
+                End::LockHeld => "another flusher holds the lock on this table, nothing done".to_string(),
                 End::SkippedLocked(n) => format!("{n} locked rows left for the next run"),
                 End::Failed(e) => format!("failed: {e}"),
             }

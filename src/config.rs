@@ -56,8 +56,7 @@ impl Ident {
     pub fn parse(param: &str, s: &str) -> Result<Ident, ConfigError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
             && !s.starts_with(|c: char| c.is_ascii_digit());
         if ok {
             Ok(Ident(s.to_string()))
@@ -100,21 +99,14 @@ impl StateDir {
                         params::shown(p)
                     )));
                 }
-                Ok(StateDir {
-                    path,
-                    is_default: false,
-                })
+                Ok(StateDir { path, is_default: false })
             }
-            None => Ok(StateDir {
-                path: PathBuf::from(&env.rsctmp),
-                is_default: true,
-            }),
+            None => Ok(StateDir { path: PathBuf::from(&env.rsctmp), is_default: true }),
         }
     }
 
     pub fn state_file(&self, env: &OcfEnv) -> PathBuf {
-        self.path
-            .join(format!("tokenflush-{}.state", env.instance_file_stem()))
+        self.path.join(format!("tokenflush-{}.state", env.instance_file_stem()))
     }
 }
 
@@ -130,27 +122,19 @@ impl RawParams {
 
     /// The explicit value, if any.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// The explicit value or the declared default.
     pub fn get_or_default(&self, name: &str) -> Option<&str> {
-        self.get(name)
-            .or_else(|| params::find(name).and_then(|p| p.default))
-    }
-
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.0.insert(name.to_string(), value.into());
+        self.get(name).or_else(|| params::find(name).and_then(|p| p.default))
     }
 }
 
 /// Where the database URL comes from.
 #[derive(Clone, Debug)]
 pub enum DbSource {
-    Url(DbUrl),
+    Url(Box<DbUrl>),
     KeystoneConf(PathBuf),
 }
 
@@ -167,7 +151,6 @@ pub struct Syntax {
     pub max_runtime: Duration,
     pub retry_interval: Duration,
     pub state_dir: StateDir,
-    pub log_facility: syslog::Facility,
 }
 
 /// The validated configuration every action and the CLI work from.
@@ -182,7 +165,6 @@ pub struct Config {
     pub max_runtime: Duration,
     pub retry_interval: Duration,
     pub state_dir: StateDir,
-    pub log_facility: syslog::Facility,
 }
 
 pub fn parse_facility(s: &str) -> Option<syslog::Facility> {
@@ -206,73 +188,48 @@ impl Syntax {
             }
         }
         let secs = |name: &str| -> Duration {
-            Duration::from_secs(
-                raw.get_or_default(name)
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0),
-            )
+            Duration::from_secs(raw.get_or_default(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
         };
         let source = match raw.get("connection") {
-            Some(url) => DbSource::Url(
-                DbUrl::parse(url).map_err(|e| ConfigError::Invalid(format!("connection {e}")))?,
-            ),
+            Some(url) => {
+                DbSource::Url(Box::new(DbUrl::parse(url).map_err(|e| ConfigError::Invalid(format!("connection {e}")))?))
+            }
             None => {
                 let path = raw.get_or_default("config").unwrap_or_default();
                 DbSource::KeystoneConf(absolute("config", path)?)
             }
         };
-        let password_file = raw
-            .get("password_file")
-            .map(|p| absolute("password_file", p))
-            .transpose()?;
-        let batch = raw
-            .get_or_default("batch_size")
-            .and_then(|v| v.trim().parse().ok())
-            .and_then(NonZeroU32::new);
-        let log_facility = match raw.get("log_facility") {
-            Some(f) => parse_facility(f).ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "log_facility '{}' is not a syslog facility (daemon, user, local0..local7)",
-                    params::shown(f)
-                ))
-            })?,
-            None => env
-                .log_facility
-                .as_deref()
-                .and_then(parse_facility)
-                .unwrap_or(syslog::Facility::LOG_DAEMON),
-        };
+        let password_file = raw.get("password_file").map(|p| absolute("password_file", p)).transpose()?;
+        let batch = raw.get_or_default("batch_size").and_then(|v| v.trim().parse().ok()).and_then(NonZeroU32::new);
+        // Only validated here: main sets the logger up before the configuration, from the same value.
+        if let Some(f) = raw.get("log_facility").filter(|f| parse_facility(f).is_none()) {
+            return Err(ConfigError::Invalid(format!(
+                "log_facility '{}' is not a syslog facility (daemon, user, local0..local7)",
+                params::shown(f)
+            )));
+        }
         Ok(Syntax {
             source,
             password_file,
             table: Ident::parse("table", raw.get_or_default("table").unwrap_or_default())?,
-            expiry_column: Ident::parse(
-                "expiry_column",
-                raw.get_or_default("expiry_column").unwrap_or_default(),
-            )?,
+            expiry_column: Ident::parse("expiry_column", raw.get_or_default("expiry_column").unwrap_or_default())?,
             interval: secs("interval"),
             grace: secs("grace"),
-            batch_size: batch
-                .ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
+            batch_size: batch.ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
             max_runtime: secs("max_runtime"),
             retry_interval: secs("retry_interval"),
             state_dir: StateDir::from_params(raw, env)?,
-            log_facility,
         })
     }
 
     /// Reads the files the parameters name and returns the complete configuration.
     pub fn load(self) -> Result<Config, ConfigError> {
         let mut db = match &self.source {
-            DbSource::Url(u) => u.clone(),
+            DbSource::Url(u) => (**u).clone(),
             DbSource::KeystoneConf(path) => {
-                let url =
-                    keystone_conf::database_connection(path).map_err(|e| conf_error(path, e))?;
+                let url = keystone_conf::database_connection(path).map_err(|e| conf_error(path, e))?;
                 DbUrl::parse(&url).map_err(|e| {
-                    ConfigError::Invalid(format!(
-                        "config: [database] connection in {} {e}",
-                        path.display()
-                    ))
+                    ConfigError::Invalid(format!("config: [database] connection in {} {e}", path.display()))
                 })?
             }
         };
@@ -295,7 +252,6 @@ impl Syntax {
             max_runtime: self.max_runtime,
             retry_interval: self.retry_interval,
             state_dir: self.state_dir,
-            log_facility: self.log_facility,
         })
     }
 }
@@ -312,10 +268,7 @@ fn absolute(param: &str, p: &str) -> Result<PathBuf, ConfigError> {
     if path.is_absolute() {
         Ok(path)
     } else {
-        Err(ConfigError::Invalid(format!(
-            "{param} '{}' must be an absolute path",
-            params::shown(p)
-        )))
+        Err(ConfigError::Invalid(format!("{param} '{}' must be an absolute path", params::shown(p))))
     }
 }
 
@@ -335,11 +288,7 @@ fn conf_error(path: &Path, e: ConfError) -> ConfigError {
 /// The first line of the password file, without its line ending.
 pub fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
     let text = fs::read(path).map_err(|e| {
-        let msg = format!(
-            "password_file: cannot read {}: {}",
-            path.display(),
-            io_reason(&e)
-        );
+        let msg = format!("password_file: cannot read {}: {}", path.display(), io_reason(&e));
         match e.kind() {
             io::ErrorKind::NotFound => {
                 ConfigError::Missing(format!("password_file: {} does not exist", path.display()))
@@ -351,16 +300,10 @@ pub fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
     let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let first = first.strip_suffix(b"\r").unwrap_or(first);
     let line = String::from_utf8(first.to_vec()).map_err(|_| {
-        ConfigError::Invalid(format!(
-            "password_file: the first line of {} is not UTF-8",
-            path.display()
-        ))
+        ConfigError::Invalid(format!("password_file: the first line of {} is not UTF-8", path.display()))
     })?;
     if line.is_empty() {
-        return Err(ConfigError::Invalid(format!(
-            "password_file: {} is empty",
-            path.display()
-        )));
+        return Err(ConfigError::Invalid(format!("password_file: {} is empty", path.display())));
     }
     Ok(Secret::new(line))
 }
@@ -378,21 +321,12 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> RawParams {
-        RawParams::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RawParams::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
     fn defaults_come_from_the_parameter_table() {
-        let s = Syntax::parse(
-            &raw(&[("connection", "mysql://u:p@h/k")]),
-            &OcfEnv::default(),
-        )
-        .unwrap();
+        let s = Syntax::parse(&raw(&[("connection", "mysql://u:p@h/k")]), &OcfEnv::default()).unwrap();
         assert_eq!(s.interval, Duration::from_secs(600));
         assert_eq!(s.grace, Duration::from_secs(60));
         assert_eq!(s.batch_size.get(), 1000);
@@ -402,15 +336,7 @@ mod tests {
 
     #[test]
     fn identifiers_carrying_sql_are_refused() {
-        for bad in [
-            "token`; DROP TABLE token; --",
-            "to ken",
-            "a.b",
-            "tökén",
-            "1abc",
-            "`t`",
-            &"x".repeat(65),
-        ] {
+        for bad in ["token`; DROP TABLE token; --", "to ken", "a.b", "tökén", "1abc", "`t`", &"x".repeat(65)] {
             let e = Ident::parse("table", bad).unwrap_err();
             assert!(e.to_string().starts_with("table '"), "{e}");
         }
@@ -418,21 +344,15 @@ mod tests {
 
     #[test]
     fn clones_are_refused() {
-        let env = OcfEnv {
-            clone_max: Some(2),
-            ..OcfEnv::default()
-        };
+        let env = OcfEnv { clone_max: Some(2), ..OcfEnv::default() };
         let e = Syntax::parse(&raw(&[("connection", "mysql://u:p@h/k")]), &env).unwrap_err();
         assert_eq!(e.ocf_status(), OcfStatus::ErrConfigured);
     }
 
     #[test]
     fn errors_about_the_url_never_repeat_the_password() {
-        let e = Syntax::parse(
-            &raw(&[("connection", "mysql://u:Hunter2Secret@h:99999/k")]),
-            &OcfEnv::default(),
-        )
-        .unwrap_err();
+        let e = Syntax::parse(&raw(&[("connection", "mysql://u:Hunter2Secret@h:99999/k")]), &OcfEnv::default())
+            .unwrap_err();
         assert!(e.to_string().starts_with("connection "));
         assert!(!e.to_string().contains("Hunter2Secret"));
     }

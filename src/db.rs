@@ -49,8 +49,6 @@ pub enum DbError {
     AccessDenied(String),
     #[error("{0}")]
     Schema(String),
-    #[error("lock wait timeout or deadlock persisted after retries: {0}")]
-    Locked(String),
     #[error("timed out after {1:.1}s waiting for the database ({0})")]
     Timeout(&'static str, f64),
     #[error("{0}")]
@@ -94,9 +92,7 @@ impl From<mysql_async::Error> for DbError {
                 code::ACCESS_DENIED | code::DB_ACCESS_DENIED | code::TABLE_ACCESS_DENIED => {
                     DbError::AccessDenied(one_line(&s.message))
                 }
-                code::UNKNOWN_DB | code::NO_SUCH_TABLE | code::BAD_FIELD => {
-                    DbError::Schema(one_line(&s.message))
-                }
+                code::UNKNOWN_DB | code::NO_SUCH_TABLE | code::BAD_FIELD => DbError::Schema(one_line(&s.message)),
                 code::WSREP_NOT_READY => DbError::Unreachable(one_line(&s.message)),
                 c => DbError::Server(c, one_line(&s.message)),
             },
@@ -144,9 +140,7 @@ pub struct SessionOpts {
 
 impl Default for SessionOpts {
     fn default() -> Self {
-        SessionOpts {
-            lock_wait_timeout: 5,
-        }
+        SessionOpts { lock_wait_timeout: 5 }
     }
 }
 
@@ -167,9 +161,9 @@ pub fn opts(url: &DbUrl, session: SessionOpts) -> Result<OptsBuilder, DbError> {
         ]);
     b = match &url.socket {
         Some(sock) => b.socket(Some(sock.to_string_lossy().into_owned())),
-        None => b
-            .ip_or_hostname(url.host.clone().unwrap_or_else(|| "localhost".into()))
-            .tcp_port(url.port.unwrap_or(3306)),
+        None => {
+            b.ip_or_hostname(url.host.clone().unwrap_or_else(|| "localhost".into())).tcp_port(url.port.unwrap_or(3306))
+        }
     };
     if let Some(tls) = &url.tls {
         b = tls_opts(b, tls)?;
@@ -188,17 +182,10 @@ fn tls_opts(b: OptsBuilder, tls: &crate::dburl::TlsSpec) -> Result<OptsBuilder, 
     }
     match (&tls.cert, &tls.key) {
         (Some(c), Some(k)) => {
-            ssl = ssl.with_client_identity(Some(ClientIdentity::new(
-                c.clone().into(),
-                k.clone().into(),
-            )))
+            ssl = ssl.with_client_identity(Some(ClientIdentity::new(c.clone().into(), k.clone().into())))
         }
         (None, None) => {}
-        _ => {
-            return Err(DbError::Misconfigured(
-                "connection: ssl_cert and ssl_key must be given together".into(),
-            ))
-        }
+        _ => return Err(DbError::Misconfigured("connection: ssl_cert and ssl_key must be given together".into())),
     }
     Ok(b.ssl_opts(ssl))
 }
@@ -218,26 +205,13 @@ pub struct Session {
     pub schema: String,
 }
 
-pub async fn connect(
-    url: &DbUrl,
-    session: SessionOpts,
-    deadline: Deadline,
-) -> Result<Session, DbError> {
+pub async fn connect(url: &DbUrl, session: SessionOpts, deadline: Deadline) -> Result<Session, DbError> {
     let opts = opts(url, session)?;
     let mut conn = within(deadline, CONNECT_TIMEOUT, "connect", Conn::new(opts)).await?;
-    let row: Option<(String, Option<String>)> = within(
-        deadline,
-        CONNECT_TIMEOUT,
-        "server version",
-        conn.query_first("SELECT VERSION(), DATABASE()"),
-    )
-    .await?;
+    let row: Option<(String, Option<String>)> =
+        within(deadline, CONNECT_TIMEOUT, "server version", conn.query_first("SELECT VERSION(), DATABASE()")).await?;
     let (version, schema) = row.unwrap_or_default();
-    Ok(Session {
-        conn,
-        mariadb: version.contains("MariaDB"),
-        schema: schema.unwrap_or_default(),
-    })
+    Ok(Session { conn, mariadb: version.contains("MariaDB"), schema: schema.unwrap_or_default() })
 }
 
 impl Session {

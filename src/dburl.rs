@@ -97,9 +97,7 @@ impl DbUrl {
             return Err(UrlError("is empty".into()));
         }
         let Some((scheme, rest)) = text.split_once("://") else {
-            return Err(UrlError(
-                "is not a URL of the form mysql://user:password@host/database".into(),
-            ));
+            return Err(UrlError("is not a URL of the form mysql://user:password@host/database".into()));
         };
         check_scheme(scheme)?;
         let (user, password, after_userinfo) = split_userinfo(rest);
@@ -112,9 +110,7 @@ impl DbUrl {
         let mut url = DbUrl {
             scheme: scheme.to_string(),
             user: decode(user.unwrap_or(""), "user name")?,
-            password: password
-                .map(|p| decode(p, "password").map(Secret))
-                .transpose()?,
+            password: password.map(|p| decode(p, "password").map(Secret)).transpose()?,
             host,
             port,
             socket: None,
@@ -154,7 +150,11 @@ impl DbUrl {
                     "PREFERRED" | "REQUIRED" => want_tls = true,
                     "VERIFY_CA" => (tls.verify_ca, want_tls) = (true, true),
                     "VERIFY_IDENTITY" => (tls.verify_ca, tls.verify_identity, want_tls) = (true, true, true),
-                    _ => return Err(UrlError(format!("?ssl_mode={value} is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"))),
+                    _ => {
+                        return Err(UrlError(format!(
+                            "?ssl_mode={value} is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+                        )))
+                    }
                 },
                 k if HARMLESS_KEYS.contains(&k) => {
                     if k != "charset" {
@@ -162,7 +162,9 @@ impl DbUrl {
                     }
                 }
                 k if k.starts_with("ssl") || k.starts_with("tls") => {
-                    return Err(UrlError(format!("unknown TLS option ?{key}= (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)")))
+                    return Err(UrlError(format!(
+                        "unknown TLS option ?{key}= (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)"
+                    )))
                 }
                 _ => self.ignored_keys.push(key),
             }
@@ -181,9 +183,7 @@ impl DbUrl {
             return Err(UrlError("has no user name".into()));
         }
         if self.database.is_empty() {
-            return Err(UrlError(
-                "has no database name (mysql://user:password@host/keystone)".into(),
-            ));
+            return Err(UrlError("has no database name (mysql://user:password@host/keystone)".into()));
         }
         if self.database.len() > 64 || self.database.contains(['/', '\\', '\0']) {
             return Err(UrlError("has an invalid database name".into()));
@@ -203,33 +203,21 @@ impl DbUrl {
             None => String::new(),
         };
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
-        let socket = self
-            .socket
-            .as_ref()
-            .map(|s| format!("?unix_socket={}", s.display()))
-            .unwrap_or_default();
-        format!(
-            "{}://{}{}@{}{}/{}{}",
-            self.scheme, self.user, pass, host, port, self.database, socket
-        )
+        let socket = self.socket.as_ref().map(|s| format!("?unix_socket={}", s.display())).unwrap_or_default();
+        format!("{}://{}{}@{}{}/{}{}", self.scheme, self.user, pass, host, port, self.database, socket)
     }
 }
 
 fn check_scheme(scheme: &str) -> Result<(), UrlError> {
     let (dialect, driver) = split_once_or_all(scheme, '+');
-    let driver_ok = driver.is_empty()
-        || driver
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let driver_ok = driver.is_empty() || driver.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     match dialect {
         "mysql" | "mariadb" if driver_ok => Ok(()),
         _ => {
-            let shown: String = scheme
-                .chars()
-                .filter(|c| c.is_ascii_graphic())
-                .take(32)
-                .collect();
-            Err(UrlError(format!("has scheme '{shown}': only MySQL/MariaDB is supported (mysql://, mysql+pymysql://, mysql+mysqldb://)")))
+            let shown: String = scheme.chars().filter(|c| c.is_ascii_graphic()).take(32).collect();
+            Err(UrlError(format!(
+                "has scheme '{shown}': only MySQL/MariaDB is supported (mysql://, mysql+pymysql://, mysql+mysqldb://)"
+            )))
         }
     }
 }
@@ -255,11 +243,7 @@ fn parse_hostport(s: &str) -> Result<(Option<String>, Option<u16>), UrlError> {
         let Some((v6, after)) = inner.split_once(']') else {
             return Err(UrlError("has an IPv6 host without its closing ']'".into()));
         };
-        if v6.is_empty()
-            || !v6
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
             return Err(UrlError("has an invalid IPv6 host".into()));
         }
         match after {
@@ -274,19 +258,10 @@ fn parse_hostport(s: &str) -> Result<(Option<String>, Option<u16>), UrlError> {
         };
         let h = decode(h, "host")?;
         if h.contains('@') {
-            return Err(UrlError(
-                "has '@' in the host: a raw '@' in the password must be written %40".into(),
-            ));
+            return Err(UrlError("has '@' in the host: a raw '@' in the password must be written %40".into()));
         }
-        let valid = h
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-        if !valid
-            || h.starts_with(['-', '.'])
-            || h.ends_with('-')
-            || h.contains("..")
-            || h.len() > 253
-        {
+        let valid = h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !valid || h.starts_with(['-', '.']) || h.ends_with('-') || h.contains("..") || h.len() > 253 {
             return Err(UrlError("has an invalid host name".into()));
         }
         ((!h.is_empty()).then_some(h), p)
@@ -295,11 +270,7 @@ fn parse_hostport(s: &str) -> Result<(Option<String>, Option<u16>), UrlError> {
         None | Some("") => None,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => Some(n),
-            _ => {
-                return Err(UrlError(
-                    "has an invalid port (a number from 1 to 65535)".into(),
-                ))
-            }
+            _ => return Err(UrlError("has an invalid port (a number from 1 to 65535)".into())),
         },
     };
     Ok((host, port))
@@ -309,11 +280,7 @@ fn decode(s: &str, what: &str) -> Result<String, UrlError> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| {
-            UrlError(format!(
-                "has a {what} that is not valid UTF-8 once percent-decoded"
-            ))
-        })
+        .map_err(|_| UrlError(format!("has a {what} that is not valid UTF-8 once percent-decoded")))
 }
 
 fn split_at_first<'a>(s: &'a str, chars: &[char]) -> (&'a str, &'a str) {
@@ -378,12 +345,7 @@ mod tests {
 
     #[test]
     fn only_mysql_schemes_are_accepted() {
-        for s in [
-            "postgresql://u:p@h/k",
-            "sqlite:///k.db",
-            "http://u:p@h/k",
-            "mysql+py-sql://u:p@h/k",
-        ] {
+        for s in ["postgresql://u:p@h/k", "sqlite:///k.db", "http://u:p@h/k", "mysql+py-sql://u:p@h/k"] {
             let e = DbUrl::parse(s).unwrap_err();
             assert!(e.0.contains("only MySQL/MariaDB"), "{s}: {e}");
         }

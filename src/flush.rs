@@ -79,6 +79,8 @@ pub struct FlushReport {
     /// The cutoff, as the server computed it (UTC).
     pub cutoff: String,
     pub end: End,
+    /// Expired rows left, as estimated after an incomplete flush (0 after a complete one).
+    pub backlog: Option<u64>,
 }
 
 impl FlushReport {
@@ -105,18 +107,12 @@ pub fn lock_name(schema: &str, plan: &TablePlan) -> String {
     if name.len() <= 64 {
         return name;
     }
-    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    });
+    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
     format!("{}.{hash:016x}", &name[..47])
 }
 
 /// Reads `UTC_TIMESTAMP() - grace` from the server, once per flush.
-pub async fn server_cutoff(
-    s: &mut Session,
-    grace: Duration,
-    deadline: Deadline,
-) -> Result<(Value, String), DbError> {
+pub async fn server_cutoff(s: &mut Session, grace: Duration, deadline: Deadline) -> Result<(Value, String), DbError> {
     let row: Option<(Value, String)> = within(
         deadline,
         Duration::from_secs(10),
@@ -132,11 +128,7 @@ pub async fn server_cutoff(
 
 /// The largest chunk Galera accepts: `wsrep_max_ws_rows` and `wsrep_max_ws_size` are permanent
 /// limits (errors 1180 and 1105), so retrying an oversized chunk unchanged would loop forever.
-async fn galera_cap(
-    s: &mut Session,
-    plan: &TablePlan,
-    deadline: Deadline,
-) -> Result<Option<u32>, DbError> {
+async fn galera_cap(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<Option<u32>, DbError> {
     let vars: Vec<(String, String)> = within(
         deadline,
         Duration::from_secs(10),
@@ -144,25 +136,15 @@ async fn galera_cap(
         s.conn.query("SHOW VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_max_ws_rows', 'wsrep_max_ws_size')"),
     )
     .await?;
-    let get = |n: &str| {
-        vars.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |n: &str| vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str());
     if !get("wsrep_on").is_some_and(|v| v.eq_ignore_ascii_case("ON")) {
         return Ok(None);
     }
     let mut cap: Option<u64> = None;
-    if let Some(rows) = get("wsrep_max_ws_rows")
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&r| r > 0)
-    {
+    if let Some(rows) = get("wsrep_max_ws_rows").and_then(|v| v.parse::<u64>().ok()).filter(|&r| r > 0) {
         cap = Some((rows * 9 / 10).max(1));
     }
-    if let Some(size) = get("wsrep_max_ws_size")
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&r| r > 0)
-    {
+    if let Some(size) = get("wsrep_max_ws_size").and_then(|v| v.parse::<u64>().ok()).filter(|&r| r > 0) {
         // A deleted row's write-set entry holds its full image and its key; allow twice InnoDB's
         // average row length and use half the limit, so an unusually wide chunk still fits.
         let per_row = plan.avg_row_length.max(256) * 2;
@@ -191,6 +173,7 @@ pub async fn flush(
         max_chunk_rows: 0,
         cutoff: String::new(),
         end: End::Complete,
+        backlog: None,
     };
     report.end = match run(s, plan, opts, deadline, stop, on_chunk, &mut report).await {
         Ok(end) => end,
@@ -198,15 +181,19 @@ pub async fn flush(
     };
     if !matches!(report.end, End::Failed(_)) {
         let name = lock_name(&s.schema, plan);
-        let _ = within(
-            deadline,
-            Duration::from_secs(2),
-            "release lock",
-            s.conn.exec_drop("DO RELEASE_LOCK(?)", (name,)),
-        )
-        .await;
+        let _ =
+            within(deadline, Duration::from_secs(2), "release lock", s.conn.exec_drop("DO RELEASE_LOCK(?)", (name,)))
+                .await;
     }
     report.elapsed = started.elapsed();
+    report.backlog = match report.end {
+        End::Complete => Some(0),
+        End::Budget | End::Stopped | End::SkippedLocked(_) => {
+            let d = Deadline::after(deadline.remaining_or(Duration::from_secs(1)));
+            estimate_backlog(s, plan, opts.grace, d).await.ok()
+        }
+        End::LockHeld | End::Failed(_) => None,
+    };
     report
 }
 
@@ -273,10 +260,9 @@ async fn run(
         let t0 = Instant::now();
         let (sql, params): (String, Vec<Value>) = match &cursor {
             None => (format!("{first_sql}{limit}"), vec![cutoff.clone()]),
-            Some((exp, pk)) => (
-                format!("{next_sql}{limit}"),
-                vec![cutoff.clone(), exp.clone(), exp.clone(), pk.clone()],
-            ),
+            Some((exp, pk)) => {
+                (format!("{next_sql}{limit}"), vec![cutoff.clone(), exp.clone(), exp.clone(), pk.clone()])
+            }
         };
         let rows: Vec<Row> = match within(
             deadline,
@@ -297,10 +283,7 @@ async fn run(
         let mut last: Option<(Value, Value)> = None;
         for mut row in rows {
             let (Some(pk), Some(exp)) = (row.take::<Value, _>(0), row.take::<Value, _>(1)) else {
-                return Err(DbError::Server(
-                    0,
-                    "a chunk row came back without its key".into(),
-                ));
+                return Err(DbError::Server(0, "a chunk row came back without its key".into()));
             };
             last = Some((exp, pk.clone()));
             keys.push(pk);
@@ -323,8 +306,7 @@ async fn run(
             }
             Err(ChunkError::TooBig) => {
                 return Err(DbError::Misconfigured(
-                    "a single row exceeds wsrep_max_ws_rows or wsrep_max_ws_size: raise the limit"
-                        .into(),
+                    "a single row exceeds wsrep_max_ws_rows or wsrep_max_ws_size: raise the limit".into(),
                 ))
             }
             Err(ChunkError::Locked(msg)) => {
@@ -343,11 +325,7 @@ async fn run(
             tokio::time::sleep(deadline.remaining_or(opts.sleep)).await;
         }
     }
-    Ok(if skipped_locked > 0 {
-        End::SkippedLocked(skipped_locked)
-    } else {
-        End::Complete
-    })
+    Ok(if skipped_locked > 0 { End::SkippedLocked(skipped_locked) } else { End::Complete })
 }
 
 enum ChunkError {
@@ -387,9 +365,7 @@ async fn delete_keys(
             Ok(n) => return Ok(n),
             Err(e) => match e.server_code() {
                 Some(code::WSREP_MAX_WS_ROWS) => return Err(ChunkError::TooBig),
-                Some(code::WSREP_MAX_WS_SIZE) if e.to_string().contains("writeset") => {
-                    return Err(ChunkError::TooBig)
-                }
+                Some(code::WSREP_MAX_WS_SIZE) if e.to_string().contains("writeset") => return Err(ChunkError::TooBig),
                 Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) if attempt < LOCK_RETRIES => {
                     attempt += 1;
                     let backoff = Duration::from_millis(50 << attempt);
@@ -398,9 +374,7 @@ async fn delete_keys(
                     }
                     tokio::time::sleep(backoff).await;
                 }
-                Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) => {
-                    return Err(ChunkError::Locked(e.to_string()))
-                }
+                Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) => return Err(ChunkError::Locked(e.to_string())),
                 _ if is_statement_timeout(&e) => return Err(ChunkError::StatementTimeout),
                 _ => return Err(ChunkError::Db(e)),
             },
@@ -412,19 +386,13 @@ async fn delete_keys(
 /// statement would otherwise leave it running there, holding its locks.
 fn bounded(s: &Session, sql: &str, deadline: Deadline) -> String {
     match (s.mariadb, deadline.remaining()) {
-        (true, Some(left)) => format!(
-            "SET STATEMENT max_statement_time={:.3} FOR {sql}",
-            left.as_secs_f64().max(0.1)
-        ),
+        (true, Some(left)) => format!("SET STATEMENT max_statement_time={:.3} FOR {sql}", left.as_secs_f64().max(0.1)),
         _ => sql.to_string(),
     }
 }
 
 fn is_statement_timeout(e: &DbError) -> bool {
-    matches!(
-        e.server_code(),
-        Some(code::STATEMENT_TIMEOUT | code::QUERY_INTERRUPTED)
-    )
+    matches!(e.server_code(), Some(code::STATEMENT_TIMEOUT | code::QUERY_INTERRUPTED))
 }
 
 /// Orders primary-key values the way InnoDB stores them, closely enough for locality: numbers
@@ -452,13 +420,8 @@ pub async fn count_expired(
         t = plan.table,
         hint = plan.index_hint()
     );
-    let row: Option<(u64, Option<String>)> = within(
-        deadline,
-        Duration::from_secs(3600),
-        "count expired rows",
-        s.conn.exec_first(sql, (cutoff,)),
-    )
-    .await?;
+    let row: Option<(u64, Option<String>)> =
+        within(deadline, Duration::from_secs(3600), "count expired rows", s.conn.exec_first(sql, (cutoff,))).await?;
     let (n, oldest) = row.unwrap_or((0, None));
     Ok((n, oldest, cutoff_text))
 }
@@ -477,18 +440,7 @@ pub async fn estimate_backlog(
         t = plan.table,
         hint = plan.index_hint()
     );
-    let row: Option<Row> = within(
-        deadline,
-        Duration::from_secs(10),
-        "estimate backlog",
-        s.conn.exec_first(sql, (cutoff,)),
-    )
-    .await?;
-    Ok(row
-        .and_then(|r| {
-            r.get_opt::<Option<u64>, _>("rows")
-                .and_then(Result::ok)
-                .flatten()
-        })
-        .unwrap_or(0))
+    let row: Option<Row> =
+        within(deadline, Duration::from_secs(10), "estimate backlog", s.conn.exec_first(sql, (cutoff,))).await?;
+    Ok(row.and_then(|r| r.get_opt::<Option<u64>, _>("rows").and_then(Result::ok).flatten()).unwrap_or(0))
 }

@@ -32,12 +32,7 @@ pub enum ConfError {
 /// sorted by name (the directory is named after the file: `<stem>.conf.d`).
 pub fn files_for(path: &Path) -> Vec<PathBuf> {
     let mut files = vec![path.to_path_buf()];
-    let dir_name = format!(
-        "{}.d",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    );
+    let dir_name = format!("{}.d", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
     let conf_d = path.with_file_name(dir_name);
     if let Ok(entries) = fs::read_dir(&conf_d) {
         let mut extra: Vec<PathBuf> = entries
@@ -87,7 +82,7 @@ fn connection_in(text: &str) -> Result<Option<String>, String> {
     let value = ini
         .section_all(Some("database"))
         .filter_map(|s| s.get_all("connection").next_back())
-        .last()
+        .next_back()
         .map(strip_quotes);
     Ok(value)
 }
@@ -110,27 +105,19 @@ mod tests {
     #[test]
     fn last_duplicate_wins_and_comment_chars_stay_in_values() {
         let text = "[DEFAULT]\ndebug = true\n[database]\nconnection = mysql://a:b@h/k\n# a comment\nconnection = mysql://ks:p#a;ss@h/keystone\n";
-        assert_eq!(
-            connection_in(text).unwrap().as_deref(),
-            Some("mysql://ks:p#a;ss@h/keystone")
-        );
+        assert_eq!(connection_in(text).unwrap().as_deref(), Some("mysql://ks:p#a;ss@h/keystone"));
     }
 
     #[test]
     fn continuation_lines_extend_a_value() {
         let text = "[database]\nconnection = mysql+pymysql://ks:pw@h\n    /keystone?charset=utf8\nmax_retries = 5\n";
-        assert_eq!(
-            connection_in(text).unwrap().as_deref(),
-            Some("mysql+pymysql://ks:pw@h\n/keystone?charset=utf8")
-        );
+        assert_eq!(connection_in(text).unwrap().as_deref(), Some("mysql+pymysql://ks:pw@h\n/keystone?charset=utf8"));
     }
 
     #[test]
     fn quotes_are_dropped_like_oslo() {
         assert_eq!(
-            connection_in("[database]\nconnection = \"mysql://a:b@h/k\"\n")
-                .unwrap()
-                .as_deref(),
+            connection_in("[database]\nconnection = \"mysql://a:b@h/k\"\n").unwrap().as_deref(),
             Some("mysql://a:b@h/k")
         );
     }

@@ -15,7 +15,6 @@ use syslog::{Formatter3164, Logger, LoggerBackend};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
-    Debug,
     Info,
     Warning,
     Error,
@@ -24,7 +23,6 @@ pub enum Level {
 impl Level {
     fn label(self) -> &'static str {
         match self {
-            Level::Debug => "DEBUG",
             Level::Info => "INFO",
             Level::Warning => "WARNING",
             Level::Error => "ERROR",
@@ -43,23 +41,12 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// Sets up the process-wide logger. Later calls are ignored.
 pub fn init(instance: &str, facility: syslog::Facility, stderr_min: Level) {
     let tag = format!("tokenflush({instance})");
-    let socket = std::env::var_os("TOKENFLUSH_SYSLOG_SOCKET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/dev/log".into());
+    let socket = std::env::var_os("TOKENFLUSH_SYSLOG_SOCKET").map(PathBuf::from).unwrap_or_else(|| "/dev/log".into());
     let syslog = socket.exists().then(|| {
-        let formatter = Formatter3164 {
-            facility,
-            hostname: None,
-            process: tag.clone(),
-            pid: std::process::id(),
-        };
+        let formatter = Formatter3164 { facility, hostname: None, process: tag.clone(), pid: std::process::id() };
         syslog::unix_custom(formatter, &socket).ok().map(Mutex::new)
     });
-    let _ = SINK.set(Sink {
-        tag,
-        stderr_min,
-        syslog: syslog.flatten(),
-    });
+    let _ = SINK.set(Sink { tag, stderr_min, syslog: syslog.flatten() });
 }
 
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
@@ -69,18 +56,11 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     };
     let msg = args.to_string();
     if level >= sink.stderr_min {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{}[{}]: {}: {msg}",
-            sink.tag,
-            std::process::id(),
-            level.label()
-        );
+        let _ = writeln!(std::io::stderr().lock(), "{}[{}]: {}: {msg}", sink.tag, std::process::id(), level.label());
     }
     if let Some(logger) = &sink.syslog {
         if let Ok(mut l) = logger.lock() {
             let _ = match level {
-                Level::Debug => l.debug(&msg),
                 Level::Info => l.info(&msg),
                 Level::Warning => l.warning(&msg),
                 Level::Error => l.err(&msg),
@@ -100,8 +80,4 @@ macro_rules! warn {
 #[macro_export]
 macro_rules! error {
     ($($t:tt)*) => { $crate::log::log($crate::log::Level::Error, format_args!($($t)*)) };
-}
-#[macro_export]
-macro_rules! debug {
-    ($($t:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($t)*)) };
 }

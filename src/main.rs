@@ -78,11 +78,7 @@ fn run_action(action: Action, env: &OcfEnv) -> Outcome {
     }
     init_log(env, log::Level::Info);
     let raw = RawParams::new(env.params.clone());
-    let ctx = Ctx {
-        env,
-        raw: &raw,
-        stop: Stop::new(),
-    };
+    let ctx = Ctx { env, raw: &raw, stop: Stop::new() };
     if !action.needs_runtime() {
         return match action {
             Action::Start => actions::start(&ctx),
@@ -108,12 +104,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            Outcome::fail(
-                OcfStatus::ErrGeneric,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })
+        .map_err(|e| Outcome::fail(OcfStatus::ErrGeneric, format!("cannot start the async runtime: {e}")))
 }
 
 /// SIGTERM or SIGINT asks the flush to stop at the next chunk boundary.
@@ -121,10 +112,7 @@ fn spawn_signal_watch(rt: &tokio::runtime::Runtime, stop: &Stop) {
     use tokio::signal::unix::{signal, SignalKind};
     let stop = stop.clone();
     rt.spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return;
         };
         tokio::select! {

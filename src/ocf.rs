@@ -40,24 +40,15 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok() -> Self {
-        Outcome {
-            status: OcfStatus::Success,
-            reason: None,
-        }
+        Outcome { status: OcfStatus::Success, reason: None }
     }
 
     pub fn status(status: OcfStatus) -> Self {
-        Outcome {
-            status,
-            reason: None,
-        }
+        Outcome { status, reason: None }
     }
 
     pub fn fail(status: OcfStatus, reason: impl fmt::Display) -> Self {
-        Outcome {
-            status,
-            reason: Some(reason.to_string()),
-        }
+        Outcome { status, reason: Some(reason.to_string()) }
     }
 }
 
@@ -112,12 +103,7 @@ impl OcfEnv {
             match key.as_str() {
                 "OCF_RESOURCE_INSTANCE" if !value.is_empty() => env.instance = value,
                 "OCF_RESKEY_CRM_meta_timeout" => {
-                    env.timeout = value
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|&ms| ms > 0)
-                        .map(Duration::from_millis)
+                    env.timeout = value.trim().parse::<u64>().ok().filter(|&ms| ms > 0).map(Duration::from_millis)
                 }
                 "OCF_RESKEY_CRM_meta_interval" => {
                     env.interval = Duration::from_millis(value.trim().parse().unwrap_or(0))
@@ -140,10 +126,7 @@ impl OcfEnv {
     }
 
     pub fn from_process() -> Self {
-        Self::from_vars(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
     }
 
     /// A monitor with interval 0 is a probe: it reports state and never flushes.
@@ -156,13 +139,7 @@ impl OcfEnv {
     pub fn instance_file_stem(&self) -> String {
         self.instance
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') { c } else { '_' })
             .collect::<String>()
             .trim_start_matches('.')
             .to_string()
@@ -186,10 +163,7 @@ mod tests {
 
     #[test]
     fn meta_attributes_are_not_parameters() {
-        let e = env(&[
-            ("OCF_RESKEY_CRM_meta_timeout", "20000"),
-            ("OCF_RESKEY_table", "token"),
-        ]);
+        let e = env(&[("OCF_RESKEY_CRM_meta_timeout", "20000"), ("OCF_RESKEY_table", "token")]);
         assert_eq!(e.timeout, Some(Duration::from_secs(20)));
         assert_eq!(e.params.get("table").map(String::as_str), Some("token"));
         assert!(!e.params.contains_key("CRM_meta_timeout"));

@@ -17,7 +17,6 @@ pub enum Kind {
         min: u64,
         max: u64,
     },
-    Boolean,
 }
 
 impl Kind {
@@ -25,7 +24,6 @@ impl Kind {
         match self {
             Kind::String => "string",
             Kind::Integer { .. } => "integer",
-            Kind::Boolean => "boolean",
         }
     }
 }
@@ -177,42 +175,18 @@ pub fn find(name: &str) -> Option<&'static Param> {
 pub fn check_kind(p: &Param, value: &str) -> Result<(), String> {
     match p.kind {
         Kind::String => Ok(()),
-        Kind::Boolean => match value.to_ascii_lowercase().as_str() {
-            "1" | "0" | "true" | "false" | "yes" | "no" | "on" | "off" => Ok(()),
-            _ => Err(format!(
-                "{} must be true or false, not '{}'",
-                p.name,
-                shown(value)
-            )),
-        },
         Kind::Integer { min, max } => {
             let v = value.trim();
             match v.parse::<u64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(()),
-                Ok(_) => Err(format!(
-                    "{} must be between {min} and {max}, not {v}",
-                    p.name
-                )),
-                Err(_) if v.parse::<i128>().is_ok() => Err(format!(
-                    "{} must be between {min} and {max}, not {v}",
-                    p.name
-                )),
-                Err(_) => Err(format!(
-                    "{} must be a whole number of {}, not '{}'",
-                    p.name,
-                    unit(p),
-                    shown(value)
-                )),
+                Ok(_) => Err(format!("{} must be between {min} and {max}, not {v}", p.name)),
+                Err(_) if v.parse::<i128>().is_ok() => {
+                    Err(format!("{} must be between {min} and {max}, not {v}", p.name))
+                }
+                Err(_) => Err(format!("{} must be a whole number of {}, not '{}'", p.name, unit(p), shown(value))),
             }
         }
     }
-}
-
-pub fn parse_bool(value: &str) -> bool {
-    matches!(
-        value.to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
 }
 
 fn unit(p: &Param) -> &'static str {
@@ -225,17 +199,8 @@ fn unit(p: &Param) -> &'static str {
 
 /// A value made safe to quote in a one-line message: printable ASCII, at most 40 characters.
 pub fn shown(value: &str) -> String {
-    let mut s: String = value
-        .chars()
-        .take(40)
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let mut s: String =
+        value.chars().take(40).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if value.chars().count() > 40 {
         s.push_str("...");
     }
@@ -261,17 +226,9 @@ monitor report degraded (190) without triggering recovery.";
 pub fn metadata_xml() -> String {
     let mut x = String::new();
     x.push_str("<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n");
-    let _ = writeln!(
-        x,
-        "<resource-agent name=\"tokenflush\" version=\"{}\">",
-        env!("CARGO_PKG_VERSION")
-    );
+    let _ = writeln!(x, "<resource-agent name=\"tokenflush\" version=\"{}\">", env!("CARGO_PKG_VERSION"));
     x.push_str("<version>1.1</version>\n");
-    let _ = writeln!(
-        x,
-        "<longdesc lang=\"en\">\n{}\n</longdesc>",
-        escape(AGENT_LONGDESC)
-    );
+    let _ = writeln!(x, "<longdesc lang=\"en\">\n{}\n</longdesc>", escape(AGENT_LONGDESC));
     x.push_str("<shortdesc lang=\"en\">Flushes expired Keystone tokens in small committed chunks</shortdesc>\n");
     x.push_str("<parameters>\n");
     for p in PARAMS {
@@ -286,12 +243,7 @@ pub fn metadata_xml() -> String {
         let _ = writeln!(x, "<shortdesc lang=\"en\">{}</shortdesc>", escape(p.short));
         match p.default {
             Some(d) => {
-                let _ = writeln!(
-                    x,
-                    "<content type=\"{}\" default=\"{}\" />",
-                    p.kind.content_type(),
-                    escape(d)
-                );
+                let _ = writeln!(x, "<content type=\"{}\" default=\"{}\" />", p.kind.content_type(), escape(d));
             }
             None => {
                 let _ = writeln!(x, "<content type=\"{}\" />", p.kind.content_type());
@@ -303,10 +255,7 @@ pub fn metadata_xml() -> String {
     for (name, timeout, interval) in ACTIONS {
         match interval {
             Some(i) => {
-                let _ = writeln!(
-                    x,
-                    "<action name=\"{name}\" timeout=\"{timeout}\" interval=\"{i}\" depth=\"0\" />"
-                );
+                let _ = writeln!(x, "<action name=\"{name}\" timeout=\"{timeout}\" interval=\"{i}\" depth=\"0\" />");
             }
             None => {
                 let _ = writeln!(x, "<action name=\"{name}\" timeout=\"{timeout}\" />");
@@ -319,11 +268,7 @@ pub fn metadata_xml() -> String {
 
 fn escape(s: &str) -> String {
     let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    collapsed.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -334,13 +279,7 @@ mod tests {
     fn every_parameter_is_documented_once() {
         let xml = metadata_xml();
         for p in PARAMS {
-            assert_eq!(
-                xml.matches(&format!("<parameter name=\"{}\"", p.name))
-                    .count(),
-                1,
-                "{}",
-                p.name
-            );
+            assert_eq!(xml.matches(&format!("<parameter name=\"{}\"", p.name)).count(), 1, "{}", p.name);
             assert!(!p.short.is_empty() && !p.long.is_empty());
         }
     }

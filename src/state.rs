@@ -60,12 +60,7 @@ pub struct State {
 
 impl State {
     pub fn new(instance: &str, now: u64) -> State {
-        State {
-            version: STATE_VERSION,
-            instance: instance.to_string(),
-            started_at: now,
-            ..State::default()
-        }
+        State { version: STATE_VERSION, instance: instance.to_string(), started_at: now, ..State::default() }
     }
 }
 
@@ -90,18 +85,13 @@ impl OcfError for StateError {
         match self {
             StateError::DirMissing(_) | StateError::NotADir(_) => OcfStatus::ErrInstalled,
             StateError::Denied(_) => OcfStatus::ErrPerm,
-            StateError::Full(_) | StateError::Io(..) | StateError::Corrupt(_) => {
-                OcfStatus::ErrGeneric
-            }
+            StateError::Full(_) | StateError::Io(..) | StateError::Corrupt(_) => OcfStatus::ErrGeneric,
         }
     }
 }
 
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Makes sure the state directory exists: the default one is created (mode 0755, as
@@ -110,14 +100,10 @@ pub fn ensure_dir(dir: &StateDir) -> Result<(), StateError> {
     match fs::metadata(&dir.path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(StateError::NotADir(dir.path.clone())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && dir.is_default => fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&dir.path)
-            .map_err(|e| write_error(&dir.path, e)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(StateError::DirMissing(dir.path.clone()))
+        Err(e) if e.kind() == io::ErrorKind::NotFound && dir.is_default => {
+            fs::DirBuilder::new().recursive(true).mode(0o755).create(&dir.path).map_err(|e| write_error(&dir.path, e))
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StateError::DirMissing(dir.path.clone())),
         Err(e) => Err(StateError::Io(dir.path.clone(), e)),
     }
 }
@@ -130,9 +116,7 @@ pub fn exists(path: &Path) -> bool {
 /// Reads the state. `Ok(None)` when there is no state file (the resource is stopped).
 pub fn read(path: &Path) -> Result<Option<State>, StateError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|_| StateError::Corrupt(path.to_path_buf())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| StateError::Corrupt(path.to_path_buf())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StateError::Io(path.to_path_buf(), e)),
     }
@@ -141,8 +125,8 @@ pub fn read(path: &Path) -> Result<Option<State>, StateError> {
 /// Replaces the state file atomically, mode 0600.
 pub fn write(path: &Path, state: &State) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut json = serde_json::to_vec_pretty(state)
-        .map_err(|e| StateError::Io(path.to_path_buf(), io::Error::other(e)))?;
+    let mut json =
+        serde_json::to_vec_pretty(state).map_err(|e| StateError::Io(path.to_path_buf(), io::Error::other(e)))?;
     json.push(b'\n');
     write_atomic(path, &json, 0o600).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => StateError::DirMissing(dir.to_path_buf()),
@@ -153,18 +137,11 @@ pub fn write(path: &Path, state: &State) -> Result<(), StateError> {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -188,8 +165,7 @@ pub fn remove(path: &Path) -> Result<(), StateError> {
 fn write_error(dir: &Path, e: io::Error) -> StateError {
     match e.raw_os_error() {
         Some(libc_code)
-            if libc_code == nix::errno::Errno::ENOSPC as i32
-                || libc_code == nix::errno::Errno::EDQUOT as i32 =>
+            if libc_code == nix::errno::Errno::ENOSPC as i32 || libc_code == nix::errno::Errno::EDQUOT as i32 =>
         {
             StateError::Full(dir.to_path_buf())
         }
@@ -217,15 +193,8 @@ mod tests {
         s.rows_deleted_total = 42;
         write(&path, &s).unwrap();
         assert_eq!(read(&path).unwrap(), Some(s));
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary file is left behind"
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left behind");
     }
 
     #[test]

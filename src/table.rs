@@ -12,18 +12,11 @@ use mysql_async::prelude::Queryable;
 use crate::config::Ident;
 use crate::db::{within, DbError, Deadline, Session, CONNECT_TIMEOUT};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExpiryKind {
-    DateTime,
-    Timestamp,
-}
-
 /// Everything the engine needs to generate its statements.
 #[derive(Clone, Debug)]
 pub struct TablePlan {
     pub table: Ident,
     pub expiry: Ident,
-    pub kind: ExpiryKind,
     pub pk: Ident,
     /// An index whose first column is the expiry column, quoted for SQL.
     pub expiry_index: Option<String>,
@@ -34,19 +27,11 @@ pub struct TablePlan {
 impl TablePlan {
     /// `FORCE INDEX (...)` when an expiry index exists, so the walk never falls back to a scan.
     pub fn index_hint(&self) -> String {
-        self.expiry_index
-            .as_ref()
-            .map(|i| format!(" FORCE INDEX ({i})"))
-            .unwrap_or_default()
+        self.expiry_index.as_ref().map(|i| format!(" FORCE INDEX ({i})")).unwrap_or_default()
     }
 }
 
-pub async fn inspect(
-    s: &mut Session,
-    table: &Ident,
-    expiry: &Ident,
-    deadline: Deadline,
-) -> Result<TablePlan, DbError> {
+pub async fn inspect(s: &mut Session, table: &Ident, expiry: &Ident, deadline: Deadline) -> Result<TablePlan, DbError> {
     let schema = s.schema.clone();
     let tbl: Option<(String, Option<u64>)> = within(
         deadline,
@@ -59,9 +44,7 @@ pub async fn inspect(
     )
     .await?;
     let Some((_engine, avg_row_length)) = tbl else {
-        return Err(DbError::Schema(format!(
-            "table {table} does not exist in database `{schema}`"
-        )));
+        return Err(DbError::Schema(format!("table {table} does not exist in database `{schema}`")));
     };
     let col: Option<String> = within(
         deadline,
@@ -73,14 +56,9 @@ pub async fn inspect(
         ),
     )
     .await?;
-    let kind = match col.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => {
-            return Err(DbError::Schema(format!(
-                "expiry_column {expiry} does not exist in table {table}"
-            )))
-        }
-        Some("datetime") => ExpiryKind::DateTime,
-        Some("timestamp") => ExpiryKind::Timestamp,
+    match col.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => return Err(DbError::Schema(format!("expiry_column {expiry} does not exist in table {table}"))),
+        Some("datetime") | Some("timestamp") => {}
         Some(other) => {
             return Err(DbError::Schema(format!(
                 "expiry_column {expiry} in table {table} is {other}, not DATETIME or TIMESTAMP"
@@ -99,11 +77,8 @@ pub async fn inspect(
     )
     .await?;
     let pk = match pk.as_slice() {
-        [one] => Ident::parse("primary key", one).map_err(|_| {
-            DbError::Schema(format!(
-                "table {table} has a primary key column with an unusual name"
-            ))
-        })?,
+        [one] => Ident::parse("primary key", one)
+            .map_err(|_| DbError::Schema(format!("table {table} has a primary key column with an unusual name")))?,
         _ => {
             return Err(DbError::Schema(format!(
                 "table {table} needs a single-column primary key to be flushed in chunks"
@@ -126,7 +101,6 @@ pub async fn inspect(
     Ok(TablePlan {
         table: table.clone(),
         expiry: expiry.clone(),
-        kind,
         pk,
         expiry_index: index.map(|i| format!("`{}`", i.replace('`', "``"))),
         avg_row_length: avg_row_length.unwrap_or(0),

@@ -1,0 +1,333 @@
+//! The shared test harness: a real, throwaway MariaDB server per test binary, and a way to run the
+//! real `tokenflush` binary the way Pacemaker does (action as argv[1], parameters as
+//! `OCF_RESKEY_*`).
+//!
+//! The server is started once per test binary on a free loopback port, from a fresh data directory
+//! in a temp dir. A watchdog shell kills it and removes the directory when the test process
+//! exits, however it exits. Each test works in a database of its own, so tests run in parallel.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tokenflush");
+
+/// The Keystone `token` table exactly as Keystone's migrations create it.
+pub const TOKEN_SCHEMA: &str = "CREATE TABLE token (
+    id VARCHAR(64) NOT NULL,
+    expires DATETIME NULL,
+    extra TEXT NULL,
+    valid TINYINT(1) NOT NULL DEFAULT 1,
+    trust_id VARCHAR(64) NULL,
+    user_id VARCHAR(64) NULL,
+    PRIMARY KEY (id),
+    INDEX ix_token_expires (expires),
+    INDEX ix_token_expires_valid (expires, valid),
+    INDEX ix_token_user_id (user_id),
+    INDEX ix_token_trust_id (trust_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3";
+
+pub struct Server {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub socket: PathBuf,
+    pub pid: u32,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The test binary's MariaDB server, started on first use.
+pub fn server() -> &'static Server {
+    SERVER.get_or_init(|| start_server(&[]))
+}
+
+/// Starts a MariaDB server in a new temp dir. `extra` are additional mariadbd options.
+/// The server dies with the test process (watchdog), or earlier through [`Server::kill`].
+pub fn start_server(extra: &[&str]) -> Server {
+    let dir = tempfile::Builder::new().prefix("tokenflush-test-db.").tempdir().expect("temp dir").keep();
+    let data = dir.join("data");
+    let user = if nix_is_root() { "root" } else { "mysql" };
+    let out = Command::new("mariadb-install-db")
+        .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--user={user}"))
+        .output()
+        .expect("mariadb-install-db (run scripts/setup.sh)");
+    assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
+    let port = free_port();
+    let socket = dir.join("sock");
+    let mut args: Vec<String> = vec![
+        "--no-defaults".into(),
+        format!("--datadir={}", data.display()),
+        format!("--socket={}", socket.display()),
+        format!("--port={port}"),
+        "--bind-address=127.0.0.1".into(),
+        format!("--pid-file={}", dir.join("mariadbd.pid").display()),
+        format!("--log-error={}", dir.join("err.log").display()),
+        "--skip-name-resolve".into(),
+        "--innodb-buffer-pool-size=64M".into(),
+        "--innodb-log-file-size=16M".into(),
+        "--innodb-flush-log-at-trx-commit=2".into(),
+        "--innodb-doublewrite=0".into(),
+        "--max-connections=200".into(),
+        format!("--user={user}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    // The watchdog starts the server, waits for this test process to end, then kills the server
+    // and removes its directory. It survives a panic or an abort of the test binary.
+    let script = r#"mariadbd "$@" >/dev/null 2>&1 </dev/null & srv=$!; echo $srv > "$TF_DIR/server.pid"
+        while kill -0 "$TF_PARENT" 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 0.3; done
+        kill -CONT $srv 2>/dev/null; kill -KILL $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf "$TF_DIR""#;
+    // Deliberately never waited for: the watchdog must outlive every test thread.
+    #[allow(clippy::zombie_processes)]
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg("mariadbd-watchdog")
+        .args(&args)
+        .env("TF_PARENT", std::process::id().to_string())
+        .env("TF_DIR", &dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mariadbd watchdog");
+    let started = Instant::now();
+    loop {
+        let ping = Command::new("mariadb-admin")
+            .args(["--no-defaults", "-uroot", "--connect-timeout=1"])
+            .arg(format!("--socket={}", socket.display()))
+            .arg("ping")
+            .output();
+        if ping.is_ok_and(|o| o.status.success()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "mariadbd did not start: see {}",
+            dir.join("err.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = std::fs::read_to_string(dir.join("server.pid")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    Server { dir, port, socket, pid }
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+impl Server {
+    /// Runs SQL as root through the socket and returns the tab-separated output without headers.
+    pub fn sql(&self, db: Option<&str>, sql: &str) -> String {
+        let mut c = Command::new("mariadb");
+        c.args(["--no-defaults", "-uroot", "-N", "-B"]).arg(format!("--socket={}", self.socket.display()));
+        if let Some(db) = db {
+            c.arg(db);
+        }
+        let out = c.arg("-e").arg(sql).output().expect("mariadb client");
+        assert!(out.status.success(), "SQL failed: {sql}\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// A new, empty database named after the test, with the Keystone token table.
+    pub fn fresh_db(&'static self, name: &str) -> TestDb {
+        let name = format!("t_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        self.sql(None, &format!("DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"));
+        self.sql(Some(&name), TOKEN_SCHEMA);
+        TestDb { server: self, name }
+    }
+
+    pub fn url(&self, user: &str, password: &str, db: &str) -> String {
+        format!("mysql://{user}:{password}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// SIGKILLs the server (for fault tests on a server of their own).
+    pub fn kill(&self) {
+        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+    }
+}
+
+/// One test's database.
+pub struct TestDb {
+    pub server: &'static Server,
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn sql(&self, sql: &str) -> String {
+        self.server.sql(Some(&self.name), sql)
+    }
+
+    pub fn count(&self, where_clause: &str) -> u64 {
+        self.sql(&format!("SELECT COUNT(*) FROM token WHERE {where_clause}")).parse().expect("a count")
+    }
+
+    /// Root over TCP, no password.
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/{}", self.server.port, self.name)
+    }
+
+    /// A user with a password that may do everything on this database.
+    pub fn user_url(&self, user: &str, password: &str) -> String {
+        let esc = password.replace('\\', "\\\\").replace('\'', "\\'");
+        self.server.sql(
+            None,
+            &format!(
+                "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{esc}'; ALTER USER '{user}'@'%' IDENTIFIED BY '{esc}'; \
+                 GRANT ALL ON `{db}`.* TO '{user}'@'%'",
+                db = self.name
+            ),
+        );
+        self.server.url(user, password, &self.name)
+    }
+
+    /// Inserts `n` expired rows (expired `age_s` seconds ago and earlier, one second apart),
+    /// `n` live rows expiring in a day, and `nulls` rows without expiry.
+    pub fn fill(&self, n: u64, nulls: u64) {
+        if n > 0 {
+            self.sql(&format!(
+                "INSERT INTO token (id, expires, extra, user_id) SELECT SHA2(CONCAT('e', seq), 256), \
+                 UTC_TIMESTAMP() - INTERVAL 1 HOUR - INTERVAL seq SECOND, REPEAT('x', 200), 'u' FROM seq_1_to_{n}; \
+                 INSERT INTO token (id, expires, extra, user_id) SELECT SHA2(CONCAT('l', seq), 256), \
+                 UTC_TIMESTAMP() + INTERVAL 1 DAY + INTERVAL seq SECOND, REPEAT('y', 200), 'u' FROM seq_1_to_{n};"
+            ));
+        }
+        if nulls > 0 {
+            self.sql(&format!(
+                "INSERT INTO token (id, expires, extra) SELECT SHA2(CONCAT('n', seq), 256), NULL, 'n' FROM seq_1_to_{nulls}"
+            ));
+        }
+    }
+
+    pub fn expired(&self) -> u64 {
+        self.count("expires < UTC_TIMESTAMP()")
+    }
+
+    pub fn live(&self) -> u64 {
+        self.count("expires >= UTC_TIMESTAMP()")
+    }
+
+    pub fn nulls(&self) -> u64 {
+        self.count("expires IS NULL")
+    }
+
+    /// An agent invocation preconfigured for this database with its own state directory.
+    pub fn agent(&self, state_dir: &Path) -> Agent {
+        Agent::new().param("connection", &self.url()).param("state_dir", &state_dir.to_string_lossy())
+    }
+}
+
+/// One invocation of the real binary, as Pacemaker would make it.
+#[derive(Clone, Default)]
+pub struct Agent {
+    pub env: BTreeMap<String, String>,
+    pub user: Option<String>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The `ocf-exit-reason:` line, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.stderr.lines().find_map(|l| l.strip_prefix("ocf-exit-reason:"))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Agent {
+    pub fn new() -> Agent {
+        Agent::default()
+            .env("OCF_RESOURCE_INSTANCE", "p_tokenflush")
+            .env("OCF_RESKEY_CRM_meta_timeout", "20000")
+            .env("OCF_RESKEY_CRM_meta_interval", "10000")
+            .env("HA_LOGFACILITY", "daemon")
+    }
+
+    pub fn param(self, name: &str, value: &str) -> Agent {
+        self.env(&format!("OCF_RESKEY_{name}"), value)
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Agent {
+        self.env.insert(k.to_string(), v.to_string());
+        self
+    }
+
+    pub fn unset(mut self, k: &str) -> Agent {
+        self.env.remove(k);
+        self
+    }
+
+    /// A monitor with interval 0.
+    pub fn probe(self) -> Agent {
+        self.env("OCF_RESKEY_CRM_meta_interval", "0")
+    }
+
+    /// Runs as an unprivileged user (root ignores file modes, so this is how tests deny access).
+    pub fn run_as(mut self, user: &str) -> Agent {
+        self.user = Some(user.to_string());
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = match &self.user {
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid", u, "--regid", "nogroup", "--clear-groups", "--"]).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        c.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").envs(&self.env).stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, action: &str) -> Run {
+        self.run_args(&[action])
+    }
+
+    pub fn run_args(&self, args: &[&str]) -> Run {
+        let t = Instant::now();
+        let out: Output = self.command(args).output().expect("run tokenflush");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: t.elapsed(),
+        }
+    }
+}
+
+/// A temp dir that user `nobody` can enter (for meta-data and ocf-tester as nobody).
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("tokenflush-test.").tempdir().expect("temp dir")
+}
+
+/// Reads the state file of the default test instance in `dir`.
+pub fn state_json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("tokenflush-p_tokenflush.state")).expect("state file");
+    serde_json::from_str(&text).expect("state JSON")
+}

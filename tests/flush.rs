@@ -1,0 +1,192 @@
+//! The flush engine against a real server: which rows go, how chunks commit, how a budget is
+//! honoured and resumed, and what happens when two flushers meet.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::{server, state_json, temp_dir, Agent};
+
+/// Expired rows go and every other row stays, whatever the server's time zone: the cutoff is the
+/// server's UTC clock, and Keystone's `expires` is naive UTC. The agent's own TZ is set far
+/// from UTC too, to prove the node's clock and zone play no part.
+#[test]
+fn expired_rows_go_whatever_the_time_zone() {
+    for (i, tz) in ["+10:00", "-08:00", "+13:00", "-12:00"].iter().enumerate() {
+        let db = server().fresh_db(&format!("tz_{i}"));
+        db.fill(300, 7);
+        // Rows just around the cutoff: 2 minutes ago goes (grace 60 s), 30 s ago stays, and a
+        // row that expires in 5 minutes obviously stays.
+        db.sql("INSERT INTO token (id, expires) VALUES ('edge-old', UTC_TIMESTAMP() - INTERVAL 2 MINUTE), \
+                ('edge-grace', UTC_TIMESTAMP() - INTERVAL 30 SECOND), ('edge-future', UTC_TIMESTAMP() + INTERVAL 5 MINUTE)");
+        db.server.sql(None, &format!("SET GLOBAL time_zone = '{tz}'"));
+        let dir = temp_dir();
+        let a = db.agent(dir.path()).env("TZ", "Pacific/Kiritimati");
+        assert_eq!(a.run("start").code, 0);
+        let m = a.run("monitor");
+        assert_eq!(m.code, 0, "{tz}: {m:?}");
+        assert_eq!(db.count("id LIKE 'edge-%'"), 2, "{tz}: only edge-old goes");
+        assert_eq!(db.count("id = 'edge-old'"), 0);
+        assert_eq!(db.count("expires < UTC_TIMESTAMP() - INTERVAL 60 SECOND"), 0, "{tz}");
+        assert_eq!(db.live(), 300 + 1, "{tz}");
+        assert_eq!(db.nulls(), 7, "{tz}");
+        a.run("stop");
+    }
+    server().sql(None, "SET GLOBAL time_zone = SYSTEM");
+}
+
+/// Keystone's own batching looped forever when more tokens than a batch shared one `expires`
+/// (LP 1387401). The keyset walk on (expires, id) moves through ties.
+#[test]
+fn ties_on_expires_larger_than_a_batch_still_finish() {
+    let db = server().fresh_db("ties");
+    db.sql("INSERT INTO token (id, expires) SELECT SHA2(seq, 256), '2020-01-01 00:00:00' FROM seq_1_to_2500");
+    db.sql(
+        "INSERT INTO token (id, expires) SELECT SHA2(CONCAT('b', seq), 256), '2020-01-01 00:00:01' FROM seq_1_to_700",
+    );
+    let r = Agent::new().run_args(&["flush", "--connection", &db.url(), "--batch-size", "100", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["rows_deleted"], 3200);
+    assert_eq!(v["complete"], true);
+    assert!(v["max_rows_per_transaction"].as_u64().unwrap() <= 100, "no transaction exceeds the chunk: {v}");
+    assert!(v["chunks"].as_u64().unwrap() >= 32);
+    assert_eq!(db.count("1"), 0);
+}
+
+/// A monitor stops at a chunk boundary when its budget runs out and the next monitor carries on
+/// at once, so a large backlog drains across monitors without any one overrunning its timeout.
+#[test]
+fn a_budget_smaller_than_the_backlog_resumes_at_the_next_monitor() {
+    let db = server().fresh_db("budget");
+    db.fill(6000, 2);
+    let dir = temp_dir();
+    // 2 s of timeout gives a 1 s budget; a slow one-row chunk makes the backlog outlast it.
+    let a = db.agent(dir.path()).param("batch_size", "1").env("OCF_RESKEY_CRM_meta_timeout", "2000");
+    assert_eq!(a.run("start").code, 0);
+    let m = a.run("monitor");
+    assert_eq!(m.code, 0, "{m:?}");
+    assert!(m.elapsed < Duration::from_secs(2), "the monitor returned inside its timeout: {m:?}");
+    let left = db.expired();
+    assert!(left > 0 && left < 6000, "a partial flush: {left} left");
+    let st = state_json(dir.path());
+    assert_eq!(st["pending"], true);
+    assert_eq!(st["last_flush"]["complete"], false);
+    let mut monitors = 1;
+    while db.expired() > 0 {
+        let m = a.clone().param("batch_size", "1000").run("monitor");
+        assert_eq!(m.code, 0, "{m:?}");
+        monitors += 1;
+        assert!(monitors < 20, "the backlog drains");
+    }
+    assert_eq!(state_json(dir.path())["pending"], false);
+    assert_eq!(state_json(dir.path())["rows_deleted_total"], 6000);
+    assert_eq!(db.live(), 6000);
+    assert_eq!(db.nulls(), 2);
+    a.run("stop");
+}
+
+/// Two flushers on one server never delete at the same time: the named lock makes the second
+/// one skip quietly, as a success.
+#[test]
+fn two_flushers_never_delete_at_once() {
+    let db = server().fresh_db("two_flushers");
+    db.fill(3000, 0);
+    // Hold the lock the way a running flusher would, from another session.
+    let lock = format!("tokenflush.{}.token", db.name);
+    let mut holder = std::process::Command::new("mariadb")
+        .args(["--no-defaults", "-uroot", "-N"])
+        .arg(format!("--socket={}", db.server.socket.display()))
+        .arg("-e")
+        .arg(format!("SELECT GET_LOCK('{lock}', 10); SELECT SLEEP(4);"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let r = Agent::new().run_args(&["flush", "--connection", &db.url(), "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["end"], "lock_held");
+    assert_eq!(v["rows_deleted"], 0);
+    assert_eq!(db.expired(), 3000);
+    holder.wait().unwrap();
+
+    // Two real flushers at once: together they delete each row exactly once.
+    let a = std::thread::spawn({
+        let url = db.url();
+        move || Agent::new().run_args(&["flush", "--connection", &url, "--batch-size", "50", "--json"])
+    });
+    let b = Agent::new().run_args(&["flush", "--connection", &db.url(), "--batch-size", "50", "--json"]);
+    let a = a.join().unwrap();
+    let mut total = 0;
+    for r in [&a, &b] {
+        assert_eq!(r.code, 0, "{r:?}");
+        let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        total += v["rows_deleted"].as_u64().unwrap();
+    }
+    assert_eq!(total, 3000);
+    assert_eq!(db.expired(), 0);
+    assert_eq!(db.live(), 3000);
+}
+
+/// `--dry-run` counts and deletes nothing.
+#[test]
+fn dry_run_counts_without_deleting() {
+    let db = server().fresh_db("dry_run");
+    db.fill(123, 4);
+    let r = Agent::new().run_args(&["flush", "--connection", &db.url(), "--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("123 expired rows"), "{r:?}");
+    assert_eq!(db.expired(), 123);
+    let r = Agent::new().run_args(&["flush", "--connection", &db.url()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("deleted 123 rows"), "{r:?}");
+}
+
+/// The CLI reads the connection from keystone.conf and the password from a file, so no secret
+/// needs to be on the command line.
+#[test]
+fn cli_reads_keystone_conf_and_password_file() {
+    let db = server().fresh_db("cli_conf");
+    db.fill(40, 0);
+    let url = db.user_url("ks_cli", "pa#ss;w/rd");
+    let dir = temp_dir();
+    let conf = dir.path().join("keystone.conf");
+    let no_pw = url.replace(":pa#ss;w/rd@", ":placeholder@").replace("mysql://", "mysql+pymysql://");
+    fs::write(&conf, format!("[DEFAULT]\ndebug = false\n\n[database]\nconnection = {no_pw}?charset=utf8\n")).unwrap();
+    let pw = dir.path().join("pw");
+    fs::write(&pw, "pa#ss;w/rd\n").unwrap();
+    let r = Agent::new().run_args(&[
+        "flush",
+        "--config",
+        &conf.to_string_lossy(),
+        "--password-file",
+        &pw.to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(db.expired(), 0);
+    let bad = Agent::new().run_args(&["flush", "--config", "/nonexistent/keystone.conf"]);
+    assert_eq!(bad.code, 5, "{bad:?}");
+    assert!(bad.stderr.contains("does not exist"), "{bad:?}");
+}
+
+/// Interval scheduling: a monitor right after a complete flush does nothing; rows that expire
+/// later wait for the interval.
+#[test]
+fn nothing_happens_until_the_interval_is_due() {
+    let db = server().fresh_db("interval");
+    db.fill(10, 0);
+    let dir = temp_dir();
+    let a = db.agent(dir.path()).param("interval", "2");
+    assert_eq!(a.run("start").code, 0);
+    assert_eq!(a.run("monitor").code, 0);
+    assert_eq!(db.expired(), 0);
+    db.sql("INSERT INTO token (id, expires) VALUES ('late', UTC_TIMESTAMP() - INTERVAL 1 HOUR)");
+    assert_eq!(a.run("monitor").code, 0);
+    assert_eq!(db.count("id = 'late'"), 1, "not due yet");
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(a.run("monitor").code, 0);
+    assert_eq!(db.count("id = 'late'"), 0, "due after the interval");
+    a.run("stop");
+}
