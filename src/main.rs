@@ -5,25 +5,13 @@
 //! is ignored, as the OCF API requires) and the human CLI, and is the only place that turns a
 //! result into an exit status.
 
-mod actions;
-mod cli;
-mod config;
-mod db;
-mod dburl;
-mod flush;
-mod keystone_conf;
-mod log;
-mod ocf;
-mod params;
-mod state;
-mod table;
-
 use std::process::ExitCode;
 
-use actions::{Action, Ctx, USAGE};
-use config::RawParams;
-use flush::Stop;
-use ocf::{OcfEnv, OcfStatus, Outcome};
+use tokenflush::actions::{self, Action, Ctx, USAGE};
+use tokenflush::config::{self, RawParams};
+use tokenflush::flush::Stop;
+use tokenflush::ocf::{OcfEnv, OcfStatus, Outcome};
+use tokenflush::{cli, log, params, runtime, spawn_signal_watch};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -97,29 +85,4 @@ fn run_action(action: Action, env: &OcfEnv) -> Outcome {
     // Never wait on a hung server's socket at exit.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     outcome
-}
-
-/// A single-threaded runtime: the agent does one thing at a time and lives for a second.
-fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Outcome::fail(OcfStatus::ErrGeneric, format!("cannot start the async runtime: {e}")))
-}
-
-/// SIGTERM or SIGINT asks the flush to stop at the next chunk boundary.
-fn spawn_signal_watch(rt: &tokio::runtime::Runtime, stop: &Stop) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let stop = stop.clone();
-    rt.spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-        warn!("signal received; stopping at the next chunk boundary");
-        stop.request();
-    });
 }

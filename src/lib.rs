@@ -1,0 +1,61 @@
+//! tokenflush as a library: everything but the process entry point.
+//!
+//! The binary (`src/main.rs`) only decides between the OCF path and the human CLI and maps the
+//! result to an exit status. Keeping the rest here lets the integration tests and the fuzzers
+//! reach the parsers directly.
+//!
+//! | module | its one job |
+//! |---|---|
+//! | [`ocf`] | exit codes, Pacemaker's environment, the outcome of an action |
+//! | [`params`] | the parameter table and the meta-data rendered from it |
+//! | [`config`] | raw parameters to one validated, typed `Config` |
+//! | [`dburl`] | SQLAlchemy-style database URLs, and the redacting `Secret` |
+//! | [`keystone_conf`] | `[database] connection` from keystone.conf and keystone.conf.d |
+//! | [`state`] | the per-instance state file, written atomically |
+//! | [`db`] | connecting with timeouts, session settings, error classes |
+//! | [`table`] | what the table looks like, from information_schema |
+//! | [`flush`] | the chunked purge |
+//! | [`actions`] | the OCF actions |
+//! | [`cli`] | the human commands |
+//! | [`log`] | ocf_log-style logging to stderr and syslog |
+
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dburl;
+pub mod flush;
+pub mod keystone_conf;
+pub mod log;
+pub mod ocf;
+pub mod params;
+pub mod state;
+pub mod table;
+
+use flush::Stop;
+use ocf::{OcfStatus, Outcome};
+
+/// A single-threaded runtime: the agent does one thing at a time and lives for a second.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Outcome::fail(OcfStatus::ErrGeneric, format!("cannot start the async runtime: {e}")))
+}
+
+/// SIGTERM or SIGINT asks the flush to stop at the next chunk boundary.
+pub fn spawn_signal_watch(rt: &tokio::runtime::Runtime, stop: &Stop) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let stop = stop.clone();
+    rt.spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        warn!("signal received; stopping at the next chunk boundary");
+        stop.request();
+    });
+}
