@@ -8,6 +8,7 @@ packages=(
     resource-agents libxml2-utils                        # ocf-tester, ra-api-1.dtd, metadata.rng, xmllint
     pacemaker corosync crmsh pcs                         # the cluster sandbox
     percona-toolkit                                      # pt-archiver, the benchmark's peer
+    time python3                                         # the benchmark: /usr/bin/time (peak RSS), report.py
     iproute2 util-linux procps psmisc                    # ip netns, unshare/nsenter/setpriv, ps, fuser
     dpkg-dev lintian man-db                              # the .deb and its checks
 )
