@@ -12,8 +12,9 @@
 #
 # Node 1 is this machine's own network/mount namespace, named `uname -n`. With --nodes 2, node 2 ("node2")
 # runs in a network namespace linked to node 1 by a veth pair (10.99.0.1 <-> 10.99.0.2), inside private
-# mount and UTS namespaces: its own /run, /dev/shm, /etc/corosync, /var/lib/{pacemaker,corosync} and
-# log directories. Cluster traffic stays on loopback or on that veth pair.
+# mount and UTS namespaces: its own /run, /dev/shm, /etc/corosync, /var/lib/{pacemaker,corosync}, log
+# directories and /etc/hosts (naming both nodes). Cluster traffic stays on loopback or on that veth pair.
+# crmsh commands that ping every node by name (crm node standby/online) work on node 2 only.
 #
 # The sandbox leaves the machine as it found it: start backs up /etc/corosync/corosync.conf,
 # /var/lib/pacemaker/{cib,pengine} and /var/lib/corosync and stop puts them back; it refuses to start
@@ -187,6 +188,7 @@ backup() {
     [ -e /run/crm ] || touch "$b/run-crm.absent"
     [ -e /run/resource-agents ] || touch "$b/run-resource-agents.absent"
     [ -e /run/netns ] || touch "$b/run-netns.absent"
+    [ -e /run/corosync.pid ] || touch "$b/run-corosync-pid.absent"
     touch "$b/complete"
 }
 
@@ -212,6 +214,7 @@ restore() {
     # its default state directory) go again.
     [ -f "$b/run-crm.absent" ] && rm -rf /run/crm
     [ -f "$b/run-resource-agents.absent" ] && rm -rf /run/resource-agents
+    [ -f "$b/run-corosync-pid.absent" ] && rm -f /run/corosync.pid   # a killed corosync leaves it
     # `ip netns add` made /run/netns (a bind mount of itself); undo that unless someone else uses it now.
     if [ -f "$b/run-netns.absent" ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
         umount /run/netns 2>/dev/null || true
@@ -255,6 +258,7 @@ mount --bind "$d/lib-pacemaker" /var/lib/pacemaker
 mount --bind "$d/lib-corosync" /var/lib/corosync
 mount --bind "$d/log-pacemaker" /var/log/pacemaker
 mount --bind "$d/log-corosync" /var/log/corosync
+mount --bind "$d/hosts" /etc/hosts
 # From here on $d is hidden under the new /run; everything node 2 writes goes through the binds above.
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
@@ -277,6 +281,9 @@ start_node2() {
         "$n/lib-pacemaker/pengine" "$n/lib-pacemaker/blackbox" "$n/lib-pacemaker/cores"
     install -d -o hacluster -g haclient -m 770 "$n/log-pacemaker"
     write_corosync_conf "$n/etc-corosync/corosync.conf" 2 /var/log/corosync/corosync.log
+    # Node 2 resolves both node names (crmsh pings every node by name before `crm node standby`).
+    # The host's /etc/hosts is left alone, so on node 1 the name node2 does not resolve.
+    printf '127.0.0.1\tlocalhost\n%s\t%s\n%s\t%s\n' "$ADDR1" "$NODE1" "$ADDR2" "$NODE2" >"$n/hosts"
     seed_cib "$n/lib-pacemaker/cib"
     : >"$n/pids"
     : >"$n/inner.pid"
