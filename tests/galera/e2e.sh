@@ -8,7 +8,8 @@
 #
 # Cases (each prints PASS/FAIL lines; see tests/galera/README.md):
 #   1. flush through node 1 while a load generator writes through nodes 2 and 3;
-#   2. wsrep_max_ws_rows=500 and then a low wsrep_max_ws_size, with the plain single DELETE as contrast;
+#   2. wsrep_max_ws_rows=500 and then a low wsrep_max_ws_size, with the plain single DELETE as contrast,
+#      and a wsrep_max_ws_size no row fits under (must fail promptly and clearly);
 #   3. two flushers through different nodes at once.
 # Exits non-zero on any failure; the last line of stdout is "N passed, M failed".
 # Always stops the cluster and the load generators it started (by PID), whatever happens.
@@ -322,6 +323,25 @@ case2() {
     # ~1.1 KB per row in the writeset: 512 KiB holds about 480 rows (measured), so a 1000-row chunk is over.
     say "== case 2b: wsrep_max_ws_size=524288 (512 KiB, about 480 rows)"
     limit_case case2b wsrep_max_ws_size 524288 1105 480
+
+    # A limit no single row fits under: no chunk size helps, so the only right answer is a prompt,
+    # clear failure (not a retry loop until the timeout), with nothing lost.
+    say "== case 2c: wsrep_max_ws_size=1024, smaller than one row's writeset"
+    local t0=$SECONDS
+    seed 2000 100 || { fail "case2c: seed"; return; }
+    local exp0 fp0
+    exp0=$(n_expired 1); fp0=$(valid_fp 1)
+    q_all "SET GLOBAL wsrep_max_ws_size=1024"
+    run_flush case2c-flush 1
+    show_flush case2c-flush
+    check "case2c: the flush fails (non-zero exit, complete=false)" \
+        [ "$(cat "$LOGS/case2c-flush.rc")" != 0 -a "$(json_num "$LOGS/case2c-flush.out" complete)" != true ]
+    check "case2c: ... promptly, not by retrying until killed ($(cat "$LOGS/case2c-flush.wall") s, timeout $FLUSH_TIMEOUT s)" \
+        [ "$(cat "$LOGS/case2c-flush.rc")" != 124 -a "$(cat "$LOGS/case2c-flush.rc")" != 137 -a "$(cat "$LOGS/case2c-flush.wall")" -lt 30 ]
+    check "case2c: ... with a message that names the limit" grep -qi -e wsrep_max_ws_size -e 'write-set' -e writeset "$LOGS/case2c-flush.err" "$LOGS/case2c-flush.out"
+    check "case2c: every unexpired and NULL-expiry row survived" eq "$(valid_fp 1)" "$fp0"
+    q_all "SET GLOBAL wsrep_max_ws_size=DEFAULT"
+    say "      case2c took $((SECONDS - t0)) s"
 }
 
 # ---------------------------------------------------------------------------------------------- case 3
