@@ -8,8 +8,8 @@
 # TF_MONITOR_TIMEOUT=20s.
 #
 #   interval=600      a flush is due every 600 s (the old cron job ran hourly or daily)
-#   monitor 60s/60s   the monitor does the flushing, so its interval is how late a due flush can start;
-#                     its timeout must be at least twice a flush's time budget, max_runtime (default 30 s)
+#   monitor 60s/90s   the monitor does the flushing, so its interval is how late a due flush can start;
+#                     its timeout must be at least twice the flush budget, max_runtime (default 30 s)
 #   start/stop 20s    neither touches the database
 set -eu
 
@@ -17,4 +17,4 @@ crm configure primitive "${TF_ID:-p_tokenflush}" ocf:openstack:tokenflush \
     params config="${TF_CONFIG:-/etc/keystone/keystone.conf}" interval="${TF_INTERVAL:-600}" \
     op start timeout=20s interval=0s \
     op stop timeout=20s interval=0s \
-    op monitor interval="${TF_MONITOR_INTERVAL:-60s}" timeout="${TF_MONITOR_TIMEOUT:-60s}"
+    op monitor interval="${TF_MONITOR_INTERVAL:-60s}" timeout="${TF_MONITOR_TIMEOUT:-90s}"

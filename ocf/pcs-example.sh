@@ -14,4 +14,4 @@ pcs resource create "${TF_ID:-p_tokenflush}" ocf:openstack:tokenflush \
     interval="${TF_INTERVAL:-600}" \
     op start timeout=20s interval=0s \
     op stop timeout=20s interval=0s \
-    op monitor interval="${TF_MONITOR_INTERVAL:-60s}" timeout="${TF_MONITOR_TIMEOUT:-60s}"
+    op monitor interval="${TF_MONITOR_INTERVAL:-60s}" timeout="${TF_MONITOR_TIMEOUT:-90s}"
