@@ -44,6 +44,7 @@ T=$(mktemp -d /tmp/tokenflush-e2e.XXXXXX)
 chmod 755 "$T"
 DBDIR=$T/mariadb
 SANDBOX_STARTED=0
+OWN_MACHINE=0          # set once we know no other cluster runs here: only then do we clean up state
 INSTALLED_BEFORE=0
 [ -e "$BIN" ] && INSTALLED_BEFORE=1
 export TOKENFLUSH_SANDBOX_LOGS=$T/cluster-logs
@@ -64,12 +65,16 @@ cleanup() {
     section "cleanup"
     [ "$SANDBOX_STARTED" = 1 ] && "$SANDBOX" stop >/dev/null 2>&1
     "$MDB" stop "$DBDIR" >/dev/null 2>&1
-    remove_test_state
-    [ "$INSTALLED_BEFORE" = 0 ] && "$ROOT/scripts/install.sh" --uninstall >/dev/null 2>&1
+    if [ "$OWN_MACHINE" = 1 ]; then
+        remove_test_state
+        [ "$INSTALLED_BEFORE" = 0 ] && "$ROOT/scripts/install.sh" --uninstall >/dev/null 2>&1
+    fi
     if [ "$FAILED" = 0 ]; then
         rm -rf "$T"
-    else
+    elif ! rmdir "$T" 2>/dev/null; then
         echo "logs of the failed run: $T (cluster-logs/, mariadb/err.log)"
+    fi
+    if [ "$FAILED" != 0 ]; then
         for f in "${FAILURES[@]}"; do echo "  failed: $f"; done
     fi
     if [ ${#TIMINGS[@]} -gt 0 ]; then
@@ -81,6 +86,8 @@ cleanup() {
     exit 1
 }
 trap cleanup EXIT
+trap 'exit 130' INT      # so that an interrupted or killed run still cleans up
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------------
 # The database.
@@ -150,6 +157,15 @@ no_netns_left() { ! ip netns list | grep -q tfs-node2 && ! ip link show tfs-vh1 
 other_node() { [ "$1" = "$NODE1" ] && echo "$NODE2" || echo "$NODE1"; }
 
 # ===================================================================================================
+section "preflight"
+# Another cluster (or another run of this test) on the machine: touch nothing of it.
+if pgrep -x corosync >/dev/null || pgrep -x pacemakerd >/dev/null || "$SANDBOX" status >/dev/null 2>&1; then
+    fail "corosync/pacemakerd or a pacemaker sandbox is already running here; stop it first"
+    exit 1
+fi
+OWN_MACHINE=1
+pass "no other cluster runs on this machine"
+
 section "install"
 remove_test_state
 if "$ROOT/scripts/install.sh" >"$T/install.log" 2>&1; then
