@@ -250,7 +250,8 @@ check "crm ra info ocf:openstack:tokenflush lists every parameter${missing_info[
     test ${#missing_info[@]} = 0
 check "crm_resource --show-metadata lists every parameter${missing_md[*]:+ (missing: ${missing_md[*]})}" \
     test ${#missing_md[@]} = 0
-check "crm_resource --validate -r $RSC passes" crm_resource --validate -r "$RSC"
+quietly() { "$@" >>"$T/commands.log" 2>&1; }     # output kept for a failed run, not shown
+check "crm_resource --validate -r $RSC passes" quietly crm_resource --validate -r "$RSC"
 BAD_TABLE='token; DROP TABLE token'
 reason=$(OCF_RESKEY_table=$BAD_TABLE OCF_RESKEY_config=$T/keystone.conf OCF_RESOURCE_INSTANCE=e2e_validate \
     "$AGENT" validate-all 2>&1 | sed -n 's/^ocf-exit-reason://p' | head -1 || true)
@@ -330,7 +331,7 @@ fi
 check "the expired rows disappear" wait_until 40 rows_are p-exp 0
 check "the unexpired and NULL rows stay" test "$(count_rows a-valid)/$(count_rows a-null)" = 50/20
 check "the password is not in the CIB" password_not_in_cib
-check "pcs resource disable --wait" pcs resource disable "$RSC_PCS" --wait=60
+check "pcs resource disable --wait" quietly pcs resource disable "$RSC_PCS" --wait=60
 check "pcs resource disable -> Stopped" wait_until 30 is_stopped "$RSC_PCS"
 insert_rows p-stopped 100 expired
 sleep 8     # as above: longer than a flush interval plus a monitor interval
