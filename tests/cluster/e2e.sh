@@ -437,6 +437,37 @@ check "deleted rows are counted once: $f1 + $f2 logged = $deleted deleted by the
 check "the unexpired and NULL rows are all still there" test "$(count_rows a-valid)/$(count_rows a-null)" = 50/20
 note "the sandbox has no fencing; a production cluster must have stonith (see ocf/README.md)"
 
+section "two nodes: a clone is refused"
+# Configuring it as a clone (clone-max defaults to the number of nodes, 2) must not give two flushers:
+# the agent's start fails with 6, OCF_ERR_CONFIGURED, naming the reason, and nothing flushes.
+# (Wrapping the *running* primitive into a clone would not do: Pacemaker keeps the running instance and
+# its recurring monitor as they are, so the agent only sees clone-max at the next start.)
+clone_start_failure() { # "exitcode exitreason" of a failed start of the clone's instance
+    local x
+    x=$(mon_xml) || return 1
+    [ "$(xp "count(//failures/failure[starts-with(@op_key, '$RSC') and @task='start'])" <<<"$x")" -ge 1 ] || return 1
+    echo "$(xp "string((//failures/failure[starts-with(@op_key, '$RSC') and @task='start'])[1]/@exitcode)" <<<"$x") $(xp "string((//failures/failure[starts-with(@op_key, '$RSC') and @task='start'])[1]/@exitreason)" <<<"$x")"
+}
+runs_nowhere() { [ "$(mon_xml | xp "count(//resources//resource[starts-with(@id, '$RSC') and @active='true'])")" = 0 ]; }
+cl crm resource stop "$RSC" >>"$T/commands.log" 2>&1 || true
+wait_until 30 is_stopped "$RSC" || true
+cl crm configure delete --force "$RSC" >>"$T/commands.log" 2>&1 || true
+printf 'primitive %s ocf:openstack:tokenflush params config=%s interval=5 op monitor interval=2s timeout=20s\nclone cl_tokenflush %s\n' \
+    "${RSC}_clone" "$T/keystone2.conf" "${RSC}_clone" >"$T/clone.crm"
+cl crm configure load update "$T/clone.crm" >>"$T/commands.log" 2>&1 || true
+if wait_until 30 clone_start_failure >/dev/null; then
+    cf=$(clone_start_failure)
+    note "start of the clone: $cf"
+    check "as a clone its start fails with exit code 6 and says why" \
+        test "${cf%% *}" = 6 -a "$(grep -c 'not a clone' <<<"$cf")" = 1
+else
+    cl crm_mon -1 -rf || true; fail "as a clone its start fails with exit code 6"
+fi
+check "the clone runs nowhere" wait_until 30 runs_nowhere
+insert_rows b4 100 expired
+sleep 8     # a flush interval plus a monitor interval
+check "the refused clone deletes nothing: the 100 expired rows remain" rows_are b4 100
+
 section "two nodes: sandbox stop"
 ON=()
 "$SANDBOX" stop >/dev/null 2>&1
