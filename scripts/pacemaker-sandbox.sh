@@ -331,15 +331,19 @@ wait_corosync_node1() {
     die "corosync did not answer within 30 s, see $RUN/node1/corosync.out"
 }
 
-# Wait until node 1's crm_mon lists every expected node as Online.
+# Wait until node 1's crm_mon lists every expected node as Online. Gives up early when a pacemakerd
+# of ours has exited.
 wait_online() { # wait_online NODES SECONDS
-    local want out i
+    local want out deadline i
     want="Online: \[ $NODE1 \]"
     [ "$1" = 2 ] && want="Online: \[ ($NODE1 $NODE2|$NODE2 $NODE1) \]"
-    for i in $(seq 1 $(( $2 * 10 ))); do
+    deadline=$(( $(date +%s) + $2 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
         out=$(crm_mon -1 2>/dev/null || true)
         grep -Eq "$want" <<<"$out" && return 0
-        : "$i"
+        for i in $(seq 1 "$1"); do
+            node_alive "$i" || { say "pacemakerd of node $i exited"; return 1; }
+        done
         sleep 0.1
     done
     return 1
@@ -375,7 +379,7 @@ do_start() {
     fi
     if ! wait_online "$nodes" 60; then
         crm_mon -1 >&2 || true
-        say "the cluster did not come online within 60 s; logs in $RUN/node*/"
+        say "the cluster did not come online (60 s at most); logs in $RUN/node*/"
         false
     fi
     # Record pacemakerd's daemons too, so stop can be sure none is left behind.
