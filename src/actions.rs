@@ -216,7 +216,7 @@ pub async fn run_flush_with(
         Ok(p) => p,
         Err(e) => return FlushResult::NotStarted(e),
     };
-    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: Duration::ZERO };
+    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: config.sleep };
     let report = flush::flush(&mut s, &plan, &opts, deadline, stop, on_chunk).await;
     s.close().await;
     FlushResult::Ran(report)

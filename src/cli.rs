@@ -58,6 +58,9 @@ pub struct FlushArgs {
     /// Rows per committed chunk.
     #[arg(long, value_name = "ROWS")]
     pub batch_size: Option<String>,
+    /// Milliseconds to pause between chunks.
+    #[arg(long, value_name = "MS")]
+    pub sleep_ms: Option<String>,
     /// Stop at a chunk boundary after this many seconds (default: run until the backlog is empty).
     #[arg(long, value_name = "SECONDS")]
     pub max_runtime: Option<String>,
@@ -81,6 +84,7 @@ impl FlushArgs {
             ("grace", &self.grace),
             ("batch_size", &self.batch_size),
             ("max_runtime", &self.max_runtime),
+            ("sleep_ms", &self.sleep_ms),
         ];
         for (k, v) in pairs {
             if let Some(v) = v {
@@ -192,6 +196,7 @@ fn summarize(result: &FlushResult, json: bool) -> Outcome {
             "complete": r.complete(),
             "end": end,
             "cutoff": r.cutoff,
+            "walk": r.walk.map(|w| w.name()),
             "error": match &r.end { End::Failed(e) => Some(e.to_string()), _ => None },
         });
         println!("{v}");

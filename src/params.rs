@@ -124,6 +124,16 @@ pub const PARAMS: &[Param] = &[
                wsrep_max_ws_rows and wsrep_max_ws_size.",
     },
     Param {
+        name: "sleep_ms",
+        kind: Kind::Integer { min: 0, max: 60_000 },
+        default: Some("0"),
+        required: false,
+        unique: false,
+        short: "Pause between chunks",
+        long: "Milliseconds to pause between chunks, to leave the database more room at the cost of a slower flush. \
+               On Galera the flush also pauses on its own while flow control is active.",
+    },
+    Param {
         name: "max_runtime",
         kind: Kind::Integer { min: 1, max: DAY },
         default: Some("30"),

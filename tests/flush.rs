@@ -190,3 +190,117 @@ fn nothing_happens_until_the_interval_is_due() {
     assert_eq!(db.count("id = 'late'"), 0, "due after the interval");
     a.run("stop");
 }
+
+const WALKS: [&str; 2] = ["expiry", "primary-key"];
+
+fn flush_json(db: &common::TestDb, walk: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["flush", "--json"];
+    let url = db.url();
+    args.extend(["--connection", url.as_str()]);
+    args.extend_from_slice(extra);
+    let r = Agent::new().env("TOKENFLUSH_WALK", walk).run_args(&args);
+    assert_eq!(r.code, 0, "{walk}: {r:?}");
+    serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {r:?}"))
+}
+
+/// Both walks (along the expiry index, and along the primary key for tables that outgrow the
+/// buffer pool) delete exactly the expired rows, ties and all, in chunks no larger than asked.
+#[test]
+fn both_walks_delete_exactly_the_expired_rows() {
+    for walk in WALKS {
+        let db = server().fresh_db(&format!("walk_{walk}"));
+        db.fill(1500, 5);
+        db.sql("INSERT INTO token (id, expires) SELECT SHA2(CONCAT('t', seq), 256), '2021-06-01 12:00:00' FROM seq_1_to_450");
+        let v = flush_json(&db, walk, &["--batch-size", "200"]);
+        assert_eq!(v["walk"], walk);
+        assert_eq!(v["rows_deleted"], 1950, "{walk}: {v}");
+        assert_eq!(v["complete"], true);
+        assert!(v["max_rows_per_transaction"].as_u64().unwrap() <= 200, "{walk}: {v}");
+        assert_eq!(db.expired(), 0, "{walk}");
+        assert_eq!(db.live(), 1500, "{walk}");
+        assert_eq!(db.nulls(), 5, "{walk}");
+    }
+}
+
+/// Keystone keeps issuing tokens while the flush walks the table. New live tokens are never
+/// touched; expired rows that land behind the walk's position are left for the next flush, which
+/// removes them.
+#[test]
+fn concurrent_inserts_during_the_walk_are_safe() {
+    for walk in WALKS {
+        let db = server().fresh_db(&format!("concurrent_{walk}"));
+        db.fill(2000, 0);
+        let writer = {
+            let socket = db.server.socket.clone();
+            let name = db.name.clone();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let sql = format!(
+                        "INSERT INTO token (id, expires) VALUES ('live-{i}', UTC_TIMESTAMP() + INTERVAL 1 HOUR), \
+                         ('old-{i}', UTC_TIMESTAMP() - INTERVAL 1 DAY - INTERVAL {i} MINUTE)"
+                    );
+                    let ok = std::process::Command::new("mariadb")
+                        .args(["--no-defaults", "-uroot"])
+                        .arg(format!("--socket={}", socket.display()))
+                        .arg(&name)
+                        .arg("-e")
+                        .arg(sql)
+                        .status()
+                        .unwrap();
+                    assert!(ok.success());
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        let v = flush_json(&db, walk, &["--batch-size", "50", "--sleep-ms", "5"]);
+        writer.join().unwrap();
+        assert_eq!(db.count("id LIKE 'live-%'"), 40, "{walk}: new live tokens are never touched");
+        assert_eq!(db.live(), 2000 + 40, "{walk}");
+        let first = v["rows_deleted"].as_u64().unwrap();
+        assert!(first >= 2000, "{walk}: {v}");
+        let v2 = flush_json(&db, walk, &[]);
+        assert_eq!(first + v2["rows_deleted"].as_u64().unwrap(), 2040, "{walk}: every expired row goes exactly once");
+        assert_eq!(db.expired(), 0, "{walk}");
+    }
+}
+
+/// A budget that runs out mid-walk leaves a consistent table, and the next monitor finishes it,
+/// along the primary key as along the expiry index.
+#[test]
+fn the_primary_key_walk_resumes_after_the_budget() {
+    let db = server().fresh_db("pk_budget");
+    db.fill(3000, 1);
+    let dir = temp_dir();
+    let a = db
+        .agent(dir.path())
+        .env("TOKENFLUSH_WALK", "primary-key")
+        .param("batch_size", "1")
+        .env("OCF_RESKEY_CRM_meta_timeout", "2000");
+    assert_eq!(a.run("start").code, 0);
+    let m = a.run("monitor");
+    assert_eq!(m.code, 0, "{m:?}");
+    assert!(m.elapsed < Duration::from_secs(2), "{m:?}");
+    assert!(db.expired() > 0, "a partial flush");
+    assert_eq!(state_json(dir.path())["pending"], true);
+    for _ in 0..10 {
+        if db.expired() == 0 {
+            break;
+        }
+        assert_eq!(a.clone().param("batch_size", "500").run("monitor").code, 0);
+    }
+    assert_eq!(db.expired(), 0);
+    assert_eq!(db.live(), 3000);
+    assert_eq!(db.nulls(), 1);
+    assert_eq!(state_json(dir.path())["rows_deleted_total"], 3000);
+}
+
+/// `sleep_ms` pauses between chunks: five chunks with 150 ms pauses cannot finish in under 0.6 s.
+/// (A lower bound on the pause itself, not a speed claim.)
+#[test]
+fn sleep_ms_pauses_between_chunks() {
+    let db = server().fresh_db("sleep_ms");
+    db.fill(500, 0);
+    let v = flush_json(&db, "expiry", &["--batch-size", "100", "--sleep-ms", "150"]);
+    assert_eq!(v["rows_deleted"], 500);
+    assert!(v["seconds"].as_f64().unwrap() >= 0.6, "{v}");
+}
