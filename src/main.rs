@@ -17,6 +17,8 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let env = OcfEnv::from_process();
     let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
+    // The OCF path reports failures as Pacemaker expects; the human CLI as a plain error line.
+    let mut reason_prefix = env.exit_reason_prefix.clone();
     let outcome = match first.as_deref() {
         None => {
             eprintln!("{USAGE}");
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
             Some(action) => run_action(action, &env),
             None if word == "flush" || word.starts_with('-') => {
                 init_log(&env, log::Level::Warning);
+                reason_prefix = "tokenflush: error: ".into();
                 cli::run(args, &env, Stop::new())
             }
             None => {
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
     };
     if let Some(reason) = &outcome.reason {
         let line: String = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-        eprintln!("{}{line}", env.exit_reason_prefix);
+        eprintln!("{reason_prefix}{line}");
     }
     ExitCode::from(outcome.status.code())
 }
