@@ -112,8 +112,17 @@ impl StateDir {
 
 /// Parameter values by name, with empty values treated as unset (Pacemaker passes unset
 /// parameters as absent, but hand-written environments often carry `OCF_RESKEY_x=`).
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` lists names only: the connection value may hold the password.
+#[derive(Clone, Default)]
 pub struct RawParams(HashMap<String, String>);
+
+impl fmt::Debug for RawParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort();
+        f.debug_tuple("RawParams").field(&names).finish()
+    }
+}
 
 impl RawParams {
     pub fn new(map: HashMap<String, String>) -> Self {
@@ -346,6 +355,16 @@ mod tests {
             let e = Ident::parse("table", bad).unwrap_err();
             assert!(e.to_string().starts_with("table '"), "{e}");
         }
+    }
+
+    #[test]
+    fn debug_of_the_config_redacts_the_password() {
+        let raw = raw(&[("connection", "mysql://u:Hunter2Secret@h/k")]);
+        let c = Config::from_params(&raw, &OcfEnv::default()).unwrap();
+        for shown in [format!("{c:?}"), format!("{raw:?}")] {
+            assert!(!shown.contains("Hunter2Secret"), "{shown}");
+        }
+        assert!(format!("{c:?}").contains("Secret(***)"));
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl<E: OcfError> From<E> for Outcome {
 pub const DEFAULT_RSCTMP: &str = "/run/resource-agents";
 
 /// The parts of Pacemaker's environment an action reads, captured once at start-up.
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` lists parameter names only: values may hold the database password.
+#[derive(Clone, Default)]
 pub struct OcfEnv {
     /// `OCF_RESOURCE_INSTANCE`, or "tokenflush" when run by hand.
     pub instance: String,
@@ -87,6 +88,22 @@ pub struct OcfEnv {
     pub exit_reason_prefix: String,
     /// Every `OCF_RESKEY_<name>` that is not a `CRM_meta_` attribute, by name.
     pub params: HashMap<String, String>,
+}
+
+impl fmt::Debug for OcfEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&String> = self.params.keys().collect();
+        names.sort();
+        f.debug_struct("OcfEnv")
+            .field("instance", &self.instance)
+            .field("timeout", &self.timeout)
+            .field("interval", &self.interval)
+            .field("check_level", &self.check_level)
+            .field("clone_max", &self.clone_max)
+            .field("rsctmp", &self.rsctmp)
+            .field("params", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OcfEnv {
@@ -167,6 +184,14 @@ mod tests {
         assert_eq!(e.timeout, Some(Duration::from_secs(20)));
         assert_eq!(e.params.get("table").map(String::as_str), Some("token"));
         assert!(!e.params.contains_key("CRM_meta_timeout"));
+    }
+
+    #[test]
+    fn debug_output_names_parameters_but_never_shows_values() {
+        let e = env(&[("OCF_RESKEY_connection", "mysql://u:Hunter2@h/k")]);
+        let shown = format!("{e:?}");
+        assert!(shown.contains("connection"), "{shown}");
+        assert!(!shown.contains("Hunter2"), "{shown}");
     }
 
     #[test]
