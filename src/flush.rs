@@ -573,9 +573,15 @@ async fn exec_chunk(s: &mut Session, sql: &str, params: Vec<Value>, deadline: De
 
 /// On MariaDB, bounds the statement on the server too: a client that gives up on a hung
 /// statement would otherwise leave it running there, holding its locks.
+///
+/// The bound is the time left rounded up to whole seconds: the statement text then changes at
+/// most once a second, so the driver's prepared-statement cache keeps working across chunks. The
+/// client-side timeout still holds the exact deadline.
 fn bounded(s: &Session, sql: &str, deadline: Deadline) -> String {
     match (s.mariadb, deadline.remaining()) {
-        (true, Some(left)) => format!("SET STATEMENT max_statement_time={:.3} FOR {sql}", left.as_secs_f64().max(0.1)),
+        (true, Some(left)) => {
+            format!("SET STATEMENT max_statement_time={} FOR {sql}", left.as_secs_f64().ceil().max(1.0))
+        }
         _ => sql.to_string(),
     }
 }
