@@ -136,14 +136,15 @@ def max_rows_per_trx(prefix):
     """Exact largest number of rows deleted by one transaction, from performance_schema.
 
     A transaction event's NESTING_EVENT_ID is the statement that started it; statements that run
-    inside it have NESTING_EVENT_TYPE = TRANSACTION and NESTING_EVENT_ID = the transaction."""
+    inside it have NESTING_EVENT_TYPE = TRANSACTION and NESTING_EVENT_ID = the transaction.
+    Also the server time of each transaction's row-changing statements (a chunk's cost)."""
     stmts = read_tsv(prefix + ".ps_stmt.tsv")
     trxs = read_tsv(prefix + ".ps_trx.tsv")
     started_by = {}
     for t in trxs:
         thread, ev, nest = t[0], t[1], t[2]
         started_by[(thread, nest)] = (thread, ev)
-    totals = {}
+    totals, timing = {}, {}
     max_stmt = 0
     for s in stmts:
         thread, ev, nest, ntype, rows = s[0], s[1], s[2], s[3], int(s[4])
@@ -153,15 +154,32 @@ def max_rows_per_trx(prefix):
         else:
             key = started_by.get((thread, ev), ("stmt", thread, ev))
         totals[key] = totals.get(key, 0) + rows
+        if len(s) >= 8:
+            st, wait, exam = int(s[5]), int(s[6]), int(s[7])
+            t = timing.setdefault(key, [st, 0, 0])
+            t[0] = min(t[0], st)
+            t[1] += wait
+            t[2] += exam
     cnt = read_tsv(prefix + ".ps_count.tsv")
     overflow = bool(cnt) and int(cnt[0][0]) >= int(cnt[0][1])
-    return {
+    res = {
         "max_rows_per_trx": max(totals.values()) if totals else 0,
         "max_rows_per_stmt": max_stmt,
         "delete_statements": len(stmts),
         "transactions_with_deletes": sum(1 for v in totals.values() if v > 0),
         "history_overflow": overflow,
     }
+    chunks = sorted((timing[k][0], timing[k][1] / 1e9, totals[k]) for k in timing if totals.get(k, 0) > 0)
+    if len(chunks) >= 2:
+        ms = sorted(c[1] for c in chunks)
+        tenth = max(1, len(chunks) // 10)
+        res["chunk_ms"] = {
+            "median": statistics.median(ms), "p90": pct(ms, 90), "max": ms[-1],
+            "first10": statistics.median([c[1] for c in chunks[:tenth]]),
+            "last10": statistics.median([c[1] for c in chunks[-tenth:]]),
+            "series": [round(c[1], 2) for c in chunks] if len(chunks) <= 2000 else [],
+        }
+    return res
 
 
 def pct(sorted_vals, p):
@@ -296,10 +314,11 @@ def write_md(d, runs, md_path, svg_path):
     title = {"memory": "in memory", "io": "I/O-bound", "quick": "quick (in memory)"}.get(reg["regime"], reg["regime"])
     L.append("## Flush benchmark, %s: %s rows, buffer pool %s" % (title, fmt(reg["rows"]), reg["pool"]))
     L.append("")
-    L.append("Run %s on %s (tokenflush at git %s), 2 cores, `innodb_flush_log_at_trx_commit=2`, "
+    L.append("Run %s on %s (repository at git %s; tokenflush binary: %s, sha256 %s…), 2 cores, `innodb_flush_log_at_trx_commit=2`, "
              "`innodb_doublewrite=0`, `innodb_flush_method=O_DIRECT` (the default), 512M redo log, "
              "performance_schema on for the methods' sessions. Single runs on a shared 2-core machine: "
-             "expect ±10–20 %% between runs." % (reg["date"], reg["version"], reg["git"]))
+             "expect ±10–20 %% between runs." % (reg["date"], reg["version"], reg["git"],
+                                                  reg.get("tokenflush_rev", "?"), reg.get("tokenflush_sha256", "?")))
     if data:
         x = data[0]
         L.append("Table: %s rows, %s expired (%s per distinct expiry second on average), `extra` ≈ %s bytes%s; "
@@ -369,9 +388,10 @@ def write_md(d, runs, md_path, svg_path):
 
     L.append("### Where the time goes (runs without load; server counters, deltas)")
     L.append("")
-    L.append("| method | DELETE stmts | trx with deletes | pool reads to commit | pool reads in purge | "
-             "read requests | Handler_read_next | Handler_read_key | top statements by server time |")
-    L.append("|---|---|---|---|---|---|---|---|---|")
+    L.append("| method | DELETE stmts | trx with deletes | chunk server time: median / p90 / max (first 10 % → last 10 %) "
+             "| pool reads to commit | pool reads in purge | read requests per row | Handler_read_next | Handler_read_key "
+             "| top statements by server time |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for m in methods:
         r = runs.get((m, "quiet"))
         if not r or r["rc"] != 0:
@@ -385,10 +405,13 @@ def write_md(d, runs, md_path, svg_path):
                     row[4][:70].replace("|", "\\|").replace("`", ""), fmt(float(row[0])), float(row[1]),
                     fmt(float(row[3] or 0))))
         extra = r.get("pt") or ""
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            LABELS[m], fmt(r["ps"]["delete_statements"]), fmt(r["ps"]["transactions_with_deletes"]),
+        c = r["ps"].get("chunk_ms")
+        cs = ("%.1f / %.1f / %.0f ms (%.1f → %.1f)" % (c["median"], c["p90"], c["max"], c["first10"], c["last10"])
+              if c else "–")
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            LABELS[m], fmt(r["ps"]["delete_statements"]), fmt(r["ps"]["transactions_with_deletes"]), cs,
             fmt(delta(s0, s1, "Innodb_buffer_pool_reads")), fmt(delta(s1, s2, "Innodb_buffer_pool_reads")),
-            fmt(delta(s0, s1, "Innodb_buffer_pool_read_requests")),
+            fmt(delta(s0, s1, "Innodb_buffer_pool_read_requests") / max(1, r["rows"]), 0),
             fmt(delta(s0, s1, "Handler_read_next")), fmt(delta(s0, s1, "Handler_read_key")),
             "; ".join(tops) + ((" — pt-archiver: " + extra) if extra else "")))
     L.append("")

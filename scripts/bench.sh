@@ -16,6 +16,7 @@
 #   --no-build      use the binaries already in target/release and bench/loadgen/target/release
 #   --monitor-runs  runs of each monitor for the monitor-cost table (default 50)
 #   --keep-work     keep the scratch directory (raw CSVs, status snapshots) and print its path
+#   --tokenflush B  the tokenflush binary to measure (default target/release/tokenflush)
 #
 # Needs what scripts/setup.sh installs (mariadb-server, percona-toolkit, resource-agents, time,
 # python3) and a Rust toolchain. Runs nothing outside loopback; every server, load generator and
@@ -46,7 +47,8 @@ while [ $# -gt 0 ]; do
         --no-build) build=0; shift ;;
         --monitor-runs) monitor_runs=$2; shift 2 ;;
         --keep-work) keep_work=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --tokenflush) TF=$(realpath "$2"); shift 2 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -64,7 +66,9 @@ done
 if [ $build = 1 ]; then
     log "building bench/loadgen and tokenflush (release)"
     cargo build --release --quiet --manifest-path "$ROOT/bench/loadgen/Cargo.toml"
-    (cd "$ROOT" && cargo build --release --quiet) || log "WARNING: tokenflush did not build; its rows are skipped"
+    if [ "$TF" = "$ROOT/target/release/tokenflush" ]; then
+        (cd "$ROOT" && cargo build --release --quiet) || log "WARNING: tokenflush did not build; its rows are skipped"
+    fi
 fi
 [ -x "$LOADGEN" ] || die "$LOADGEN is missing (run without --no-build)"
 have_tf=0
@@ -176,9 +180,11 @@ SQL
         (SELECT ROUND(COUNT(*) / COUNT(DISTINCT expires), 1) FROM token_src WHERE expires < UTC_TIMESTAMP())
         FROM token_src" >"$R/data.tsv"
     log "built in ${build_s}s: $(cat "$R/data.tsv")"
-    printf '{"regime": "%s", "rows": %s, "pool": "%s", "build_seconds": %s, "port": %s, "idle_seconds": %s, "tokenflush": %s, "date": "%s", "version": "%s", "git": "%s"}\n' \
+    local tf_sha=none; [ -x "$TF" ] && tf_sha=$(sha256sum "$TF" | cut -c1-12)
+    printf '{"regime": "%s", "rows": %s, "pool": "%s", "build_seconds": %s, "port": %s, "idle_seconds": %s, "tokenflush": %s, "date": "%s", "version": "%s", "git": "%s", "tokenflush_rev": "%s", "tokenflush_sha256": "%s"}\n' \
         "$name" "$n" "$pool" "$build_s" "$port" "$idle" "$have_tf" "$(date -u +%FT%TZ)" \
-        "$(sql -e 'SELECT VERSION()')" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)" >"$R/regime.json"
+        "$(sql -e 'SELECT VERSION()')" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)" \
+        "${BENCH_TOKENFLUSH_REV:-working tree}" "$tf_sha" >"$R/regime.json"
 
     local phases="quiet"; [ $with_load = 1 ] && phases="quiet load"
     local m phase
@@ -281,7 +287,8 @@ SQL
     total_after=$(sql keystone -e "SELECT COUNT(*) FROM token")
     # Exact rows per transaction: every statement of the method's session(s) that changed rows, with
     # its ROWS_AFFECTED, and every transaction, from performance_schema's history (bench/README.md).
-    sql -e "SELECT THREAD_ID, EVENT_ID, IFNULL(NESTING_EVENT_ID, 0), IFNULL(NESTING_EVENT_TYPE, ''), ROWS_AFFECTED
+    sql -e "SELECT THREAD_ID, EVENT_ID, IFNULL(NESTING_EVENT_ID, 0), IFNULL(NESTING_EVENT_TYPE, ''), ROWS_AFFECTED,
+                   TIMER_START, TIMER_WAIT, ROWS_EXAMINED
             FROM performance_schema.events_statements_history_long
             WHERE ROWS_AFFECTED > 0 OR EVENT_NAME LIKE 'statement/sql/delete%'" >"$P.ps_stmt.tsv"
     sql -e "SELECT THREAD_ID, EVENT_ID, IFNULL(NESTING_EVENT_ID, 0), IFNULL(NESTING_EVENT_TYPE, ''), STATE
