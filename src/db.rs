@@ -96,7 +96,7 @@ impl From<mysql_async::Error> for DbError {
                 code::WSREP_NOT_READY => DbError::Unreachable(one_line(&s.message)),
                 c => DbError::Server(c, one_line(&s.message)),
             },
-            other => DbError::Unreachable(one_line(&other.to_string())),
+            other => DbError::Unreachable(one_line(&innermost(&other))),
         }
     }
 }
@@ -108,6 +108,16 @@ impl DbError {
             _ => None,
         }
     }
+}
+
+/// The deepest cause of an error: the driver wraps an I/O error in layers that each repeat
+/// "Input/output error", while the operator needs "Connection refused (os error 111)".
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 fn one_line(s: &str) -> String {

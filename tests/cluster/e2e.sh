@@ -435,7 +435,7 @@ note "the agent logged $f1 rows flushed on $NODE1 and $f2 on $NODE2; the server 
 check "deleted rows are counted once: $f1 + $f2 logged = $deleted deleted by the server = 600 expired" \
     test "$((f1 + f2))/$deleted" = 600/600
 check "the unexpired and NULL rows are all still there" test "$(count_rows a-valid)/$(count_rows a-null)" = 50/20
-note "the sandbox has no fencing; a production cluster must have stonith (see ocf/README.md)"
+note "the sandbox has no fencing; a production cluster must have stonith (see README.md, "Running it in a cluster")"
 
 section "two nodes: a clone is refused"
 # Configuring it as a clone (clone-max defaults to the number of nodes, 2) must not give two flushers:
