@@ -53,16 +53,51 @@ pub fn server() -> &'static Server {
 /// Starts a MariaDB server in a new temp dir. `extra` are additional mariadbd options.
 /// The server dies with the test process (watchdog), or earlier through [`Server::kill`].
 pub fn start_server(extra: &[&str]) -> Server {
+    start_server_with(extra, &[])
+}
+
+/// A freshly installed, never started data directory, made once per test binary and copied
+/// (sparsely: 6 MB instead of 114 MB) for each server, so a private server costs a copy rather
+/// than another `mariadb-install-db`.
+fn template_datadir() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("tokenflush-test-tpl.").tempdir().expect("temp dir").keep();
+        let data = dir.join("data");
+        let user = if nix_is_root() { "root" } else { "mysql" };
+        let out = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={user}"))
+            .output()
+            .expect("mariadb-install-db (run scripts/setup.sh)");
+        assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
+        // Removed when this test process ends, however it ends.
+        #[allow(clippy::zombie_processes)]
+        Command::new("bash")
+            .arg("-c")
+            .arg(r#"while kill -0 "$TF_PARENT" 2>/dev/null; do sleep 0.5; done; rm -rf "$TF_DIR""#)
+            .env("TF_PARENT", std::process::id().to_string())
+            .env("TF_DIR", &dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn template cleaner");
+        data
+    })
+}
+
+/// Like [`start_server`], with environment variables for mariadbd (`TZ`, say). The server can be
+/// killed, paused and restarted on the same data directory and port ([`Server::kill`],
+/// [`Server::pause`], [`Server::restart`]).
+pub fn start_server_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
     let dir = tempfile::Builder::new().prefix("tokenflush-test-db.").tempdir().expect("temp dir").keep();
     let data = dir.join("data");
+    let cp =
+        Command::new("cp").args(["-a", "--sparse=always"]).arg(template_datadir()).arg(&data).output().expect("cp");
+    assert!(cp.status.success(), "copy of the template datadir failed: {}", String::from_utf8_lossy(&cp.stderr));
     let user = if nix_is_root() { "root" } else { "mysql" };
-    let out = Command::new("mariadb-install-db")
-        .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--user={user}"))
-        .output()
-        .expect("mariadb-install-db (run scripts/setup.sh)");
-    assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
     let port = free_port();
     let socket = dir.join("sock");
     let mut args: Vec<String> = vec![
@@ -82,10 +117,15 @@ pub fn start_server(extra: &[&str]) -> Server {
         format!("--user={user}"),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    // The watchdog starts the server, waits for this test process to end, then kills the server
-    // and removes its directory. It survives a panic or an abort of the test binary.
-    let script = r#"mariadbd "$@" >/dev/null 2>&1 </dev/null & srv=$!; echo $srv > "$TF_DIR/server.pid"
-        while kill -0 "$TF_PARENT" 2>/dev/null && kill -0 $srv 2>/dev/null; do sleep 0.3; done
+    // The watchdog starts the server, restarts it on request (a `restart` file, after the test
+    // killed it), waits for this test process to end, then kills the server and removes its
+    // directory. It survives a panic or an abort of the test binary.
+    let script = r#"run() { mariadbd "$@" >/dev/null 2>&1 </dev/null & srv=$!; echo $srv > "$TF_DIR/server.pid"; }
+        run "$@"
+        while kill -0 "$TF_PARENT" 2>/dev/null; do
+            if [ -e "$TF_DIR/restart" ] && ! kill -0 $srv 2>/dev/null; then rm -f "$TF_DIR/restart"; run "$@"; fi
+            sleep 0.2
+        done
         kill -CONT $srv 2>/dev/null; kill -KILL $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf "$TF_DIR""#;
     // Deliberately never waited for: the watchdog must outlive every test thread.
     #[allow(clippy::zombie_processes)]
@@ -94,6 +134,7 @@ pub fn start_server(extra: &[&str]) -> Server {
         .arg(script)
         .arg("mariadbd-watchdog")
         .args(&args)
+        .envs(env.iter().copied())
         .env("TF_PARENT", std::process::id().to_string())
         .env("TF_DIR", &dir)
         .stdin(Stdio::null())
@@ -101,25 +142,9 @@ pub fn start_server(extra: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn mariadbd watchdog");
-    let started = Instant::now();
-    loop {
-        let ping = Command::new("mariadb-admin")
-            .args(["--no-defaults", "-uroot", "--connect-timeout=1"])
-            .arg(format!("--socket={}", socket.display()))
-            .arg("ping")
-            .output();
-        if ping.is_ok_and(|o| o.status.success()) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "mariadbd did not start: see {}",
-            dir.join("err.log").display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let pid = std::fs::read_to_string(dir.join("server.pid")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    Server { dir, port, socket, pid }
+    let server = Server { dir, port, socket, pid: 0 };
+    server.wait_ready(None);
+    Server { pid: server.current_pid(), ..server }
 }
 
 fn nix_is_root() -> bool {
@@ -151,9 +176,68 @@ impl Server {
         format!("mysql://{user}:{password}@127.0.0.1:{}/{db}", self.port)
     }
 
-    /// SIGKILLs the server (for fault tests on a server of their own).
+    /// The pid of the running mariadbd (it changes with [`Server::restart`]).
+    pub fn current_pid(&self) -> u32 {
+        std::fs::read_to_string(self.dir.join("server.pid")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    }
+
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([sig, &self.current_pid().to_string()]).status();
+    }
+
+    /// Whether the server answers a ping within a second.
+    pub fn ping(&self) -> bool {
+        Command::new("mariadb-admin")
+            .args(["--no-defaults", "-uroot", "--connect-timeout=1"])
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg("ping")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Waits until a server other than `old_pid` answers.
+    fn wait_ready(&self, old_pid: Option<u32>) {
+        let started = Instant::now();
+        loop {
+            let pid = self.current_pid();
+            if pid != 0 && Some(pid) != old_pid && self.ping() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "mariadbd did not start: see {}",
+                self.dir.join("err.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILLs the server (for fault tests on a server of their own) and waits until it is gone.
     pub fn kill(&self) {
-        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+        let pid = self.current_pid();
+        self.signal("-KILL");
+        let started = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data directory and port, after [`Server::kill`]
+    /// (InnoDB crash recovery included), and waits until it answers.
+    pub fn restart(&self) {
+        let old = self.current_pid();
+        std::fs::write(self.dir.join("restart"), b"").expect("restart request");
+        self.wait_ready(Some(old));
+    }
+
+    /// SIGSTOPs the server: it keeps its sockets open but answers nothing, like a hung host.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONTs a paused server.
+    pub fn resume(&self) {
+        self.signal("-CONT");
     }
 }
 
@@ -330,4 +414,187 @@ pub fn temp_dir() -> tempfile::TempDir {
 pub fn state_json(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("tokenflush-p_tokenflush.state")).expect("state file");
     serde_json::from_str(&text).expect("state JSON")
+}
+
+impl Agent {
+    /// Starts the binary without waiting, output captured, for tests that signal it mid-run.
+    pub fn spawn(&self, args: &[&str]) -> Spawned {
+        let child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn tokenflush");
+        Spawned { child, started: Instant::now() }
+    }
+}
+
+/// A running agent or CLI.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub started: Instant,
+}
+
+impl Spawned {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`"-KILL"`, `"-TERM"`, ...).
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([sig, &self.child.id().to_string()]).status();
+    }
+
+    /// Waits for the process; `code` is -(signal) when a signal ended it.
+    pub fn wait(self) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        let out = self.child.wait_with_output().expect("wait tokenflush");
+        Run {
+            code: out.status.code().unwrap_or_else(|| -out.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// A small deterministic generator for randomised timings; the seed is printed so a failure
+/// can be replayed with `TOKENFLUSH_TEST_SEED`.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env_or_clock() -> Rng {
+        let seed = std::env::var("TOKENFLUSH_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        });
+        eprintln!("random seed: TOKENFLUSH_TEST_SEED={seed}");
+        Rng(seed | 1)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// A mount that is undone when the guard drops, even when the test panics.
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    /// A tmpfs of `size` (e.g. "64k") on `dir`.
+    pub fn tmpfs(dir: &Path, size: &str) -> Mount {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .arg(dir)
+            .status();
+        assert!(st.is_ok_and(|s| s.success()), "mount tmpfs on {}", dir.display());
+        Mount(dir.to_path_buf())
+    }
+
+    /// `dir` bind-mounted read-only onto itself.
+    pub fn read_only(dir: &Path) -> Mount {
+        let st = Command::new("mount").args(["--bind", "-o", "ro"]).arg(dir).arg(dir).status();
+        assert!(st.is_ok_and(|s| s.success()), "read-only bind mount of {}", dir.display());
+        let m = Mount(dir.to_path_buf());
+        // Older util-linux ignores ro on the first bind: remount to be sure.
+        let _ = Command::new("mount").args(["-o", "remount,bind,ro"]).arg(dir).status();
+        m
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Accepts TCP connections on loopback and never answers: a database that hangs in the
+/// handshake, and a counter proving whether anything tried to connect at all.
+pub struct Blackhole {
+    pub port: u16,
+    listener: TcpListener,
+    held: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl Blackhole {
+    pub fn new() -> Blackhole {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        Blackhole { port, listener, held: Default::default() }
+    }
+
+    /// Connections made so far (accepted and kept open, so clients keep waiting).
+    pub fn connections(&self) -> usize {
+        let mut held = self.held.lock().unwrap();
+        while let Ok((s, _)) = self.listener.accept() {
+            held.push(s);
+        }
+        held.len()
+    }
+}
+
+impl Default for Blackhole {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An interactive `mariadb` session kept open across statements (to hold row locks in an open
+/// transaction while the agent runs).
+pub struct SqlSession {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    pub fn session(&self, db: &str) -> SqlSession {
+        let mut child = Command::new("mariadb")
+            .args(["--no-defaults", "-uroot", "-N", "-B", "--unbuffered"])
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadb client");
+        let stdin = child.stdin.take();
+        let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        SqlSession { child, stdin, out }
+    }
+}
+
+impl SqlSession {
+    /// Runs statements and waits until they are done; returns their output.
+    pub fn exec(&mut self, sql: &str) -> String {
+        use std::io::{BufRead, Write};
+        let stdin = self.stdin.as_mut().expect("open session");
+        writeln!(stdin, "{sql}\nSELECT 'tokenflush-test-done';").expect("write SQL");
+        stdin.flush().expect("flush SQL");
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.out.read_line(&mut line).expect("read SQL output");
+            assert!(n > 0, "mariadb session ended while running: {sql}");
+            if line.trim() == "tokenflush-test-done" {
+                return text;
+            }
+            text.push_str(&line);
+        }
+    }
+
+    /// Ends the session (an open transaction rolls back) and waits for the client to exit.
+    pub fn close(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SqlSession {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
