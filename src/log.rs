@@ -9,7 +9,9 @@
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use syslog::{Formatter3164, Logger, LoggerBackend};
 
@@ -34,6 +36,21 @@ struct Sink {
     tag: String,
     stderr_min: Level,
     syslog: Option<Mutex<Logger<LoggerBackend, Formatter3164>>>,
+    /// Set after a send to syslog failed or timed out: the rest go to stderr only.
+    syslog_failed: AtomicBool,
+}
+
+/// The longest one message may wait for the syslog socket. A syslog daemon that stopped reading
+/// (a hung journald) fills the socket's queue, and a blocking send would then hang the agent
+/// until Pacemaker kills the operation.
+const SYSLOG_SEND_TIMEOUT: Duration = Duration::from_millis(100);
+
+fn bound_sends(backend: &LoggerBackend) {
+    let _ = match backend {
+        LoggerBackend::Unix(s) => s.set_write_timeout(Some(SYSLOG_SEND_TIMEOUT)),
+        LoggerBackend::UnixStream(w) => w.get_ref().set_write_timeout(Some(SYSLOG_SEND_TIMEOUT)),
+        _ => Ok(()),
+    };
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -44,9 +61,12 @@ pub fn init(instance: &str, facility: syslog::Facility, stderr_min: Level) {
     let socket = std::env::var_os("TOKENFLUSH_SYSLOG_SOCKET").map(PathBuf::from).unwrap_or_else(|| "/dev/log".into());
     let syslog = socket.exists().then(|| {
         let formatter = Formatter3164 { facility, hostname: None, process: tag.clone(), pid: std::process::id() };
-        syslog::unix_custom(formatter, &socket).ok().map(Mutex::new)
+        syslog::unix_custom(formatter, &socket).ok().map(|l| {
+            bound_sends(&l.backend);
+            Mutex::new(l)
+        })
     });
-    let _ = SINK.set(Sink { tag, stderr_min, syslog: syslog.flatten() });
+    let _ = SINK.set(Sink { tag, stderr_min, syslog: syslog.flatten(), syslog_failed: AtomicBool::new(false) });
 }
 
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
@@ -58,13 +78,16 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     if level >= sink.stderr_min {
         let _ = writeln!(std::io::stderr().lock(), "{}[{}]: {}: {msg}", sink.tag, std::process::id(), level.label());
     }
-    if let Some(logger) = &sink.syslog {
+    if let Some(logger) = sink.syslog.as_ref().filter(|_| !sink.syslog_failed.load(Ordering::Relaxed)) {
         if let Ok(mut l) = logger.lock() {
-            let _ = match level {
+            let sent = match level {
                 Level::Info => l.info(&msg),
                 Level::Warning => l.warning(&msg),
                 Level::Error => l.err(&msg),
             };
+            if sent.is_err() {
+                sink.syslog_failed.store(true, Ordering::Relaxed);
+            }
         }
     }
 }
