@@ -134,6 +134,12 @@ impl RawParams {
         self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// Whether the parameter was passed with an empty value. Pacemaker passes only the parameters
+    /// that are set, so an empty one was set to "" on purpose.
+    pub fn is_set_empty(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(|v| v.is_empty())
+    }
+
     /// The explicit value or the declared default.
     pub fn get_or_default(&self, name: &str) -> Option<&str> {
         self.get(name).or_else(|| params::find(name).and_then(|p| p.default))
@@ -196,6 +202,12 @@ impl Syntax {
         for p in PARAMS {
             if let Some(v) = raw.get(p.name) {
                 params::check_kind(p, v).map_err(ConfigError::Invalid)?;
+            }
+        }
+        // An identifier set to "" is a mistake, not a request for the default table.
+        for name in ["table", "expiry_column"] {
+            if raw.is_set_empty(name) {
+                return Err(ConfigError::Invalid(format!("{name} is set but empty")));
             }
         }
         let secs = |name: &str| -> Duration {
@@ -290,7 +302,7 @@ fn absolute(param: &str, p: &str) -> Result<PathBuf, ConfigError> {
 fn conf_error(path: &Path, e: ConfError) -> ConfigError {
     let msg = format!("config: {e}");
     match e {
-        ConfError::Missing(_) => ConfigError::Missing(msg),
+        ConfError::Missing(_) | ConfError::NotAFile(_) => ConfigError::Missing(msg),
         ConfError::Denied(_) => ConfigError::Denied(msg),
         ConfError::Io(..) => ConfigError::Io(msg),
         ConfError::Syntax(..) | ConfError::NoConnection(_) | ConfError::EmptyConnection(_) => {
@@ -307,6 +319,9 @@ pub fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
         match e.kind() {
             io::ErrorKind::NotFound => {
                 ConfigError::Missing(format!("password_file: {} does not exist", path.display()))
+            }
+            io::ErrorKind::IsADirectory => {
+                ConfigError::Missing(format!("password_file: {} is a directory, not a file", path.display()))
             }
             io::ErrorKind::PermissionDenied => ConfigError::Denied(msg),
             _ => ConfigError::Io(msg),

@@ -16,6 +16,8 @@ use ini::{Ini, ParseOption};
 pub enum ConfError {
     #[error("{0} does not exist")]
     Missing(PathBuf),
+    #[error("{0} is a directory, not a file")]
+    NotAFile(PathBuf),
     #[error("cannot read {0}: permission denied")]
     Denied(PathBuf),
     #[error("cannot read {0}: {1}")]
@@ -66,6 +68,9 @@ fn read(file: &Path) -> Result<String, ConfError> {
     fs::read_to_string(file).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => ConfError::Missing(file.to_path_buf()),
         io::ErrorKind::PermissionDenied => ConfError::Denied(file.to_path_buf()),
+        io::ErrorKind::IsADirectory => ConfError::NotAFile(file.to_path_buf()),
+        // Not text: a configuration error, like any other unparsable keystone.conf.
+        io::ErrorKind::InvalidData => ConfError::Syntax(file.to_path_buf(), "not UTF-8 text".into()),
         _ => ConfError::Io(file.to_path_buf(), e),
     })
 }
