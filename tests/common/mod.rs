@@ -293,6 +293,14 @@ impl TestDb {
         }
     }
 
+    /// Adds `n` more expired rows (ids tagged with `tag`, so it can be called again).
+    pub fn add_expired(&self, tag: &str, n: u64) {
+        self.sql(&format!(
+            "INSERT INTO token (id, expires, extra) SELECT CONCAT('{tag}-', seq), \
+             UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq SECOND, 'x' FROM seq_1_to_{n}"
+        ));
+    }
+
     pub fn expired(&self) -> u64 {
         self.count("expires < UTC_TIMESTAMP()")
     }
