@@ -43,7 +43,7 @@ impl Case {
         self.words.push(word);
         self
     }
-    fn as_nobody(mut self) -> Case {
+    fn by_nobody(mut self) -> Case {
         self.nobody = true;
         self
     }
@@ -160,7 +160,7 @@ fn cases(dir: &Path, port: u16) -> Vec<Case> {
         // keystone.conf (the connection comes from it when `connection` is unset).
         case("relative config", "config", "keystone.conf", 6).also("connection", ""),
         case("config missing", "config", "/nonexistent/keystone.conf", 5).also("connection", "").says("does not exist"),
-        case("config unreadable", "config", d("unreadable.conf"), 4).also("connection", "").as_nobody(),
+        case("config unreadable", "config", d("unreadable.conf"), 4).also("connection", "").by_nobody(),
         case("config without [database]", "config", d("no-database.conf"), 6).also("connection", "").says("[database]"),
         case("config empty file", "config", d("empty.conf"), 6).also("connection", ""),
         case("config empty connection", "config", d("empty-connection.conf"), 6).also("connection", "").says("empty"),
@@ -175,7 +175,7 @@ fn cases(dir: &Path, port: u16) -> Vec<Case> {
         case("password_file missing", "password_file", "/nonexistent/tokenflush-pw", 5).says("does not exist"),
         case("password_file empty", "password_file", d("empty-pw"), 6).says("empty"),
         case("password_file first line empty", "password_file", d("newline-pw"), 6).says("empty"),
-        case("password_file unreadable", "password_file", d("unreadable-pw"), 4).as_nobody(),
+        case("password_file unreadable", "password_file", d("unreadable-pw"), 4).by_nobody(),
         case("password_file is a directory", "password_file", dir.to_string_lossy(), 5),
     ];
     for c in &mut v {
