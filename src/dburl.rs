@@ -143,7 +143,7 @@ impl DbUrl {
                 "ssl" => match value.to_ascii_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => want_tls = true,
                     "0" | "false" | "no" | "off" => {}
-                    _ => return Err(UrlError(format!("?ssl={value} is not true or false"))),
+                    _ => return Err(UrlError("?ssl= is not true or false".into())),
                 },
                 "ssl_mode" => match value.to_ascii_uppercase().as_str() {
                     "DISABLED" => {}
@@ -151,9 +151,10 @@ impl DbUrl {
                     "VERIFY_CA" => (tls.verify_ca, want_tls) = (true, true),
                     "VERIFY_IDENTITY" => (tls.verify_ca, tls.verify_identity, want_tls) = (true, true, true),
                     _ => {
-                        return Err(UrlError(format!(
-                            "?ssl_mode={value} is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
-                        )))
+                        // The value is not repeated: a password with a raw '@' spills into the query.
+                        return Err(UrlError(
+                            "?ssl_mode= is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY".into(),
+                        ));
                     }
                 },
                 k if HARMLESS_KEYS.contains(&k) => {
@@ -162,9 +163,11 @@ impl DbUrl {
                     }
                 }
                 k if k.starts_with("ssl") || k.starts_with("tls") => {
-                    return Err(UrlError(format!(
-                        "unknown TLS option ?{key}= (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)"
-                    )))
+                    // The key is not repeated: the rest of a password cut at a raw '@' can land
+                    // in the query.
+                    return Err(UrlError(
+                        "has an unknown TLS option (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)".into(),
+                    ));
                 }
                 _ => self.ignored_keys.push(key),
             }
