@@ -143,7 +143,13 @@ fn mariadbd_killed_mid_flush_is_degraded_until_it_returns() {
     db.fill(3000, 5);
     let kept = Kept::of(&db);
     let dir = temp_dir();
-    let a = db.agent(dir.path()).param("batch_size", "2").param("retry_interval", "1").param("interval", "1");
+    // Paced (2 rows, 2 ms apart) so that the server dies mid-flush however fast the engine is.
+    let a = db
+        .agent(dir.path())
+        .param("batch_size", "2")
+        .param("sleep_ms", "2")
+        .param("retry_interval", "1")
+        .param("interval", "1");
     let timeout_ms = 10_000;
     let a = a.env("OCF_RESKEY_CRM_meta_timeout", &timeout_ms.to_string());
     assert_eq!(a.run("start").code, 0);
@@ -169,7 +175,7 @@ fn mariadbd_killed_mid_flush_is_degraded_until_it_returns() {
     let st = state_json(dir.path());
     assert!(st["consecutive_failures"].as_u64().unwrap() >= 1, "{st}");
     std::thread::sleep(Duration::from_millis(1100));
-    drain(&a, &db, timeout_ms, "after the server came back");
+    drain(&a.clone().param("sleep_ms", "0"), &db, timeout_ms, "after the server came back");
     assert_eq!(state_json(dir.path())["consecutive_failures"], 0);
     kept.check(&db, "after the backlog was finished");
     assert_eq!(a.run("stop").code, 0);
@@ -195,6 +201,7 @@ fn a_hung_server_costs_the_budget_not_the_timeout() {
     let a = db
         .agent(dir.path())
         .param("batch_size", "2")
+        .param("sleep_ms", "2")
         .param("retry_interval", "1")
         .param("interval", "1")
         .env("OCF_RESKEY_CRM_meta_timeout", &timeout_ms.to_string());
@@ -226,7 +233,7 @@ fn a_hung_server_costs_the_budget_not_the_timeout() {
 
     drop(resume);
     std::thread::sleep(Duration::from_millis(1100));
-    drain(&a, &db, timeout_ms, "after SIGCONT");
+    drain(&a.clone().param("sleep_ms", "0"), &db, timeout_ms, "after SIGCONT");
     kept.check(&db, "after the hang");
     assert_eq!(a.run("stop").code, 0);
 }
