@@ -88,6 +88,12 @@ fn template_datadir() -> &'static Path {
     })
 }
 
+/// Makes the template data directory now, so that a test timing its set-up does not pay for
+/// `mariadb-install-db` inside that set-up.
+pub fn warm_template() {
+    template_datadir();
+}
+
 /// Like [`start_server`], with environment variables for mariadbd (`TZ`, say). The server can be
 /// killed, paused and restarted on the same data directory and port ([`Server::kill`],
 /// [`Server::pause`], [`Server::restart`]).
