@@ -316,7 +316,7 @@ async fn run(
             0
         } else {
             let (text, params) = sql.delete_keys(&keys, &cutoff);
-            match exec_chunk(s, &text, params, deadline).await {
+            match exec_chunk(s, &text, params, deadline, stop).await {
                 Ok(n) => n,
                 Err(ChunkError::TooBig) if limit > 1 => {
                     limit = (limit / 2).max(1);
@@ -540,7 +540,16 @@ enum ChunkError {
 
 /// Runs one chunk's write statement, retrying lock waits and deadlocks a few times with
 /// back-off. Returns the number of rows it deleted.
-async fn exec_chunk(s: &mut Session, sql: &str, params: Vec<Value>, deadline: Deadline) -> Result<u64, ChunkError> {
+///
+/// A stop request ends the retries: the lock wait in progress runs out (bounded by
+/// `innodb_lock_wait_timeout`), but the chunk is not tried again.
+async fn exec_chunk(
+    s: &mut Session,
+    sql: &str,
+    params: Vec<Value>,
+    deadline: Deadline,
+    stop: &Stop,
+) -> Result<u64, ChunkError> {
     let params = Params::Positional(params);
     let mut attempt = 0;
     loop {
@@ -555,7 +564,7 @@ async fn exec_chunk(s: &mut Session, sql: &str, params: Vec<Value>, deadline: De
             Err(e) => match e.server_code() {
                 Some(code::WSREP_MAX_WS_ROWS) => return Err(ChunkError::TooBig),
                 Some(code::WSREP_MAX_WS_SIZE) if e.to_string().contains("writeset") => return Err(ChunkError::TooBig),
-                Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) if attempt < LOCK_RETRIES => {
+                Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) if attempt < LOCK_RETRIES && !stop.requested() => {
                     attempt += 1;
                     let backoff = Duration::from_millis(50 << attempt);
                     if deadline.remaining().is_some_and(|r| r < backoff * 4) {
