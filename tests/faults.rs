@@ -618,3 +618,48 @@ fn a_syslog_daemon_that_stops_reading_never_hangs_the_agent() {
         }
     }
 }
+
+/// SIGTERM while a chunk waits on row locks another transaction holds: the wait in progress is
+/// allowed to end (it is bounded by innodb_lock_wait_timeout), but the chunk is not retried
+/// again and again before the process notices it was asked to stop. Without that, a stop
+/// request waited out every retry (five lock waits and their back-off).
+#[test]
+fn sigterm_during_a_lock_wait_does_not_wait_out_the_retries() {
+    let db = server().fresh_db("sigterm_locked");
+    db.fill(300, 2);
+    let kept = Kept::of(&db);
+    let oldest = db.sql("SELECT id FROM token WHERE expires < UTC_TIMESTAMP() ORDER BY expires LIMIT 3");
+    let ids: Vec<String> = oldest.lines().map(|s| format!("'{s}'")).collect();
+    let mut holder = db.server.session(&db.name);
+    holder.exec(&format!("BEGIN; UPDATE token SET extra = 'held' WHERE id IN ({});", ids.join(",")));
+    // A 16 s budget gives 2 s lock waits (a budget of its own for each of five attempts).
+    let dir = temp_dir();
+    let a = db.agent(dir.path()).param("batch_size", "50").env("OCF_RESKEY_CRM_meta_timeout", "32000");
+    assert_eq!(a.run("start").code, 0);
+    for who in ["cli", "monitor"] {
+        let p = match who {
+            "cli" => {
+                Agent::new().spawn(&["flush", "--connection", &db.url(), "--batch-size", "50", "--max-runtime", "16"])
+            }
+            _ => a.spawn(&["monitor"]),
+        };
+        // Inside the first 2 s lock wait.
+        std::thread::sleep(Duration::from_millis(700));
+        let t = Instant::now();
+        p.signal("-TERM");
+        let r = p.wait();
+        let waited = t.elapsed();
+        assert_eq!(r.code, 0, "{who}: {r:?}");
+        assert!(
+            waited < Duration::from_millis(3000),
+            "{who}: stopped after one lock wait, not all retries: {waited:?}\n{r:?}"
+        );
+        if who == "cli" {
+            assert!(r.stdout.contains("interrupted"), "{r:?}");
+        } else {
+            assert_eq!(state_json(dir.path())["pending"], true);
+        }
+    }
+    holder.close();
+    kept.check(&db, "SIGTERM during a lock wait");
+}
