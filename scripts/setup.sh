@@ -11,6 +11,7 @@ packages=(
     time python3                                         # the benchmark: /usr/bin/time (peak RSS), report.py
     iproute2 util-linux procps psmisc                    # ip netns, unshare/nsenter/setpriv, ps, fuser
     dpkg-dev lintian man-db                              # the .deb and its checks
+    tzdata                                               # named zones (America/St_Johns, ...) for the time-zone tests
 )
 
 missing=()
