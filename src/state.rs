@@ -150,11 +150,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    remove_stale_temps(path);
     result
+}
+
+/// Removes temporary files of `path` left by a writer that was killed between creating and
+/// renaming one (Pacemaker SIGKILLs a timed-out operation). Only files older than a minute are
+/// touched, so a concurrent writer's file in progress is never pulled away from under it.
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let ours = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= 60);
+        if ours && old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes the state file; a missing file is fine (stop is idempotent).
 pub fn remove(path: &Path) -> Result<(), StateError> {
+    remove_stale_temps(path);
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -203,6 +230,26 @@ mod tests {
         let path = dir.path().join("s.state");
         fs::write(&path, b"{\"version\": 1, \"rows_dele").unwrap();
         assert!(matches!(read(&path), Err(StateError::Corrupt(_))));
+    }
+
+    #[test]
+    fn temporary_files_of_a_killed_writer_are_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.state");
+        let stale = dir.path().join(".s.state.4242.tmp");
+        let fresh = dir.path().join(".s.state.4343.tmp");
+        let foreign = dir.path().join(".other.state.4242.tmp");
+        for f in [&stale, &fresh, &foreign] {
+            fs::write(f, b"{").unwrap();
+        }
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        for f in [&stale, &foreign] {
+            File::options().write(true).open(f).unwrap().set_modified(hour_ago).unwrap();
+        }
+        write(&path, &State::new("p", 1)).unwrap();
+        assert!(!stale.exists(), "a stale temp file of this state file is removed");
+        assert!(fresh.exists(), "a recent one may belong to a writer in progress");
+        assert!(foreign.exists(), "other files are left alone");
     }
 
     #[test]
