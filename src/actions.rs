@@ -181,7 +181,11 @@ pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
     }
 
     let budget = budget(config.max_runtime, env.timeout);
-    let result = rt.block_on(run_flush(&config, Deadline::after(budget), &ctx.stop));
+    let flush = run_flush(&config, Deadline::after(budget), &ctx.stop);
+    let Some(result) = rt.block_on(flush::unless_stopped(&ctx.stop, flush::STOP_GRACE, flush)) else {
+        // The state stays as it was, so the next monitor simply flushes again.
+        return Outcome::fail(OcfStatus::Degraded, "stopped by a signal before the flush reached a chunk boundary");
+    };
     let outcome = record(&mut st, &result, state::now());
     if let Err(e) = state::write(&path, &st) {
         error!("{e}");

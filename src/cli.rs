@@ -131,8 +131,14 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
     let outcome = if a.dry_run {
         rt.block_on(dry_run(&config, a.json))
     } else {
-        let result = rt.block_on(actions::run_flush(&config, deadline, &stop));
-        summarize(&result, a.json)
+        let flush = actions::run_flush(&config, deadline, &stop);
+        match rt.block_on(flush::unless_stopped(&stop, flush::STOP_GRACE, flush)) {
+            Some(result) => summarize(&result, a.json),
+            None => Outcome::fail(
+                OcfStatus::ErrGeneric,
+                "stopped by a signal; the chunk in flight was abandoned and commits or rolls back whole on the server",
+            ),
+        }
     };
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     outcome

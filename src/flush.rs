@@ -30,18 +30,53 @@ use crate::table::TablePlan;
 
 /// Set by a signal handler; the engine stops at the next chunk boundary.
 #[derive(Clone, Debug, Default)]
-pub struct Stop(Arc<AtomicBool>);
+pub struct Stop(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl Stop {
     pub fn new() -> Stop {
         Stop::default()
     }
     pub fn request(&self) {
-        self.0.store(true, AtomicOrdering::SeqCst)
+        self.0.flag.store(true, AtomicOrdering::SeqCst);
+        self.0.notify.notify_waiters();
     }
     pub fn requested(&self) -> bool {
-        self.0.load(AtomicOrdering::SeqCst)
+        self.0.flag.load(AtomicOrdering::SeqCst)
     }
+    /// Resolves once a stop is requested.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.requested() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How long a flush may still take after a stop request before it is abandoned.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `fut` to completion unless a stop is requested; then it gets `grace` more to reach its
+/// chunk boundary and is dropped after that (`None`). Dropping it closes the connection: the
+/// statement in flight, one chunk in one autocommit transaction, commits or rolls back whole on
+/// the server, so nothing is left half-done.
+pub async fn unless_stopped<F: std::future::Future>(stop: &Stop, grace: Duration, fut: F) -> Option<F::Output> {
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => return Some(r),
+        _ = stop.wait() => {}
+    }
+    tokio::time::timeout(grace, fut).await.ok()
 }
 
 #[derive(Clone, Debug)]

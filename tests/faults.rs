@@ -664,3 +664,31 @@ fn sigterm_during_a_lock_wait_does_not_wait_out_the_retries() {
     holder.close();
     kept.check(&db, "SIGTERM during a lock wait");
 }
+
+/// SIGTERM to a CLI flush whose server hangs: the flush cannot reach a chunk boundary, so after a
+/// short grace the process abandons the statement in flight and exits, instead of sitting out
+/// its statement timeouts. The abandoned chunk commits or rolls back whole on the server.
+#[test]
+fn sigterm_with_a_hung_server_exits_after_a_short_grace() {
+    let srv = leak(start_server(&[]));
+    let db = srv.fresh_db("sigterm_hung");
+    db.fill(3000, 2);
+    let kept = Kept::of(&db);
+    let c = Agent::new().spawn(&["flush", "--connection", &db.url(), "--batch-size", "2", "--sleep-ms", "2"]);
+    std::thread::sleep(Duration::from_millis(400));
+    srv.pause();
+    let resume = Resume(srv);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    c.signal("-TERM");
+    let r = c.wait();
+    assert!(t.elapsed() < Duration::from_secs(5), "exits within the grace, not after 30 s: {r:?}");
+    assert_ne!(r.code, 0, "an abandoned flush is not a success: {r:?}");
+    assert!(r.stderr.contains("stopped by a signal"), "{r:?}");
+    drop(resume);
+    kept.check(&db, "SIGTERM with a hung server");
+    let r = Agent::new().run_args(&["flush", "--connection", &db.url()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(db.expired(), 0);
+    kept.check(&db, "after the next flush");
+}
