@@ -14,6 +14,7 @@ use crate::flush::{self, End, FlushOpts, FlushReport, Stop};
 use crate::ocf::{OcfEnv, OcfError, OcfStatus, Outcome};
 use crate::state::{self, FlushRecord, State, StateError};
 use crate::table;
+use crate::{attrd, metrics};
 use crate::{error, info, warn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +51,7 @@ impl Action {
     }
 }
 
-pub const USAGE: &str = "usage: tokenflush {start|stop|monitor|validate-all|meta-data|usage}  (OCF resource agent)\n       tokenflush flush [--connection URL | --config FILE] [--password-file F] [--table T] [--grace S] [--dry-run] [--json]\n       tokenflush status [--instance NAME] [--json]\n       tokenflush --help";
+pub const USAGE: &str = "usage: tokenflush {start|stop|monitor|validate-all|meta-data|usage}  (OCF resource agent)\n       tokenflush flush [--connection URL | --config FILE] [--password-file F] [--target T [--table T --expiry-column C]] [--grace S] [--dry-run] [--json]\n       tokenflush status [--instance NAME] [--state-dir DIR] [--json]\n       tokenflush --help";
 
 /// Everything an action needs from outside, passed in rather than read from globals.
 pub struct Ctx<'a> {
@@ -80,12 +81,32 @@ pub fn start(ctx: &Ctx) -> Outcome {
     if state::exists(&path) {
         return Outcome::ok();
     }
-    match state::write(&path, &State::new(&ctx.env.instance, state::now())) {
+    let st = State::new(&ctx.env.instance, state::now());
+    match state::write(&path, &st) {
         Ok(()) => {
-            info!("started; first flush at the next monitor ({})", config.db.redacted());
+            info!(
+                "started; first flush of target {} (table {}) at the next monitor ({})",
+                config.target.name(),
+                config.rule.table.as_str(),
+                config.db.redacted()
+            );
+            publish(&config, ctx.env, &st);
             Outcome::ok()
         }
         Err(e) => e.into(),
+    }
+}
+
+/// After a flush (and at start): the metrics file and the node attributes, when configured.
+/// Best effort: a failure is logged and never changes the action's result.
+pub fn publish(config: &Config, env: &OcfEnv, st: &State) {
+    if let Some(path) = &config.metrics_file {
+        if let Err(e) = metrics::write(path, &env.instance, st) {
+            warn!("metrics_file {}: {e}", path.display());
+        }
+    }
+    if config.node_attributes {
+        attrd::publish(&env.instance, st.backlog_estimate, st.last_success_at);
     }
 }
 
@@ -94,6 +115,9 @@ pub fn stop(ctx: &Ctx) -> Outcome {
     let dir = StateDir::from_params(ctx.raw, ctx.env)
         .unwrap_or_else(|_| StateDir { path: ctx.env.rsctmp.clone().into(), is_default: true });
     let path = dir.state_file(ctx.env);
+    if ctx.raw.get("node_attributes").is_some_and(crate::params::is_true) {
+        attrd::clear(&ctx.env.instance);
+    }
     match state::remove(&path) {
         Ok(()) => Outcome::ok(),
         Err(e) => {
@@ -123,7 +147,7 @@ pub fn validate(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
 async fn deep_check(config: &Config, env: &OcfEnv) -> Result<(), db::DbError> {
     let deadline = Deadline::after(budget(Duration::from_secs(10), env.timeout));
     let mut s = db::connect(&config.db, SessionOpts::default(), deadline).await?;
-    let r = table::inspect(&mut s, &config.table, &config.expiry_column, deadline).await.map(|_| ());
+    let r = table::inspect(&mut s, &config.rule, deadline).await.map(|_| ());
     s.close().await;
     r
 }
@@ -191,6 +215,7 @@ pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
         error!("{e}");
         return Outcome::fail(OcfStatus::Degraded, format!("flush done but its result could not be recorded: {e}"));
     }
+    publish(&config, env, &st);
     outcome
 }
 
@@ -216,7 +241,7 @@ pub async fn run_flush_with(
         Ok(s) => s,
         Err(e) => return FlushResult::NotStarted(e),
     };
-    let plan = match table::inspect(&mut s, &config.table, &config.expiry_column, deadline).await {
+    let plan = match table::inspect(&mut s, &config.rule, deadline).await {
         Ok(p) => p,
         Err(e) => return FlushResult::NotStarted(e),
     };

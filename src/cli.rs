@@ -7,13 +7,16 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::actions::{self, FlushResult};
 use crate::config::{Config, RawParams};
 use crate::db::{self, Deadline, SessionOpts};
-use crate::flush::{self, End, Stop};
+use crate::flush::{self, End, FlushOpts, Stop};
 use crate::ocf::{OcfEnv, OcfStatus, Outcome};
 use crate::table;
 
@@ -31,7 +34,25 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Delete every expired row now, chunk by chunk, and print a summary.
+    ///
+    /// On a terminal a progress bar shows rows deleted out of the estimated backlog, rows/s and
+    /// the time left. Ctrl-C stops at the next chunk boundary and prints what was done.
     Flush(FlushArgs),
+    /// Show each agent instance's state: running or stopped, the last flush, failures, backlog.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Only this resource instance (its OCF_RESOURCE_INSTANCE, e.g. p_tokenflush).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Directory of the state files (the agent's state_dir; default $HA_RSCTMP, /run/resource-agents).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -46,10 +67,14 @@ pub struct FlushArgs {
     /// File whose first line is the database password.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<String>,
-    /// Table to flush.
+    /// What to flush: keystone-token (default), keystone-trust, or custom (with --table and
+    /// --expiry-column).
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Table to flush (with --target custom).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
-    /// Expiry column of the table.
+    /// Expiry column of the table (with --target custom).
     #[arg(long, value_name = "NAME")]
     pub expiry_column: Option<String>,
     /// Seconds past expiry before a row is deleted.
@@ -79,6 +104,7 @@ impl FlushArgs {
             ("connection", &self.connection),
             ("config", &self.config),
             ("password_file", &self.password_file),
+            ("target", &self.target),
             ("table", &self.table),
             ("expiry_column", &self.expiry_column),
             ("grace", &self.grace),
@@ -110,6 +136,7 @@ pub fn run(args: Vec<OsString>, env: &OcfEnv, stop: Stop) -> Outcome {
     };
     match cli.cmd {
         Cmd::Flush(a) => flush_cmd(&a, env, stop),
+        Cmd::Status(a) => crate::status::run(a.instance.as_deref(), a.state_dir.as_deref(), a.json, env),
     }
 }
 
@@ -130,6 +157,9 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
     crate::spawn_signal_watch(&rt, &stop);
     let outcome = if a.dry_run {
         rt.block_on(dry_run(&config, a.json))
+    } else if std::io::stderr().is_terminal() {
+        let result = rt.block_on(flush_with_progress(&config, deadline, &stop));
+        summarize(&result, a.json)
     } else {
         let flush = actions::run_flush(&config, deadline, &stop);
         match rt.block_on(flush::unless_stopped(&stop, flush::STOP_GRACE, flush)) {
@@ -144,11 +174,47 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
     outcome
 }
 
+/// The interactive flush: estimates the backlog first, then draws rows deleted out of it, rows/s
+/// and the time left on stderr after every chunk. The bar is cleared before the summary.
+async fn flush_with_progress(config: &Config, deadline: Deadline, stop: &Stop) -> FlushResult {
+    let mut s = match db::connect(&config.db, SessionOpts::default(), deadline).await {
+        Ok(s) => s,
+        Err(e) => return FlushResult::NotStarted(e),
+    };
+    let plan = match table::inspect(&mut s, &config.rule, deadline).await {
+        Ok(p) => p,
+        Err(e) => return FlushResult::NotStarted(e),
+    };
+    let backlog = flush::estimate_backlog(&mut s, &plan, config.grace, deadline).await.unwrap_or(0);
+    let bar = ProgressBar::with_draw_target(Some(backlog.max(1)), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} rows, {rate}, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |st: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} rows/s", st.per_sec());
+            }),
+    );
+    bar.set_prefix(format!("flushing {}", plan.table.as_str()));
+    bar.tick();
+    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: Duration::ZERO };
+    let mut on_chunk = |rows: u64| {
+        // The estimate is the optimizer's guess: grow the bar rather than overflow it.
+        if bar.length().is_some_and(|l| rows > l) {
+            bar.set_length(rows);
+        }
+        bar.set_position(rows);
+    };
+    let report = flush::flush(&mut s, &plan, &opts, deadline, stop, &mut on_chunk).await;
+    bar.finish_and_clear();
+    s.close().await;
+    FlushResult::Ran(report)
+}
+
 async fn dry_run(config: &Config, json: bool) -> Outcome {
     let deadline = Deadline::none();
     let result = async {
         let mut s = db::connect(&config.db, SessionOpts::default(), deadline).await?;
-        let plan = table::inspect(&mut s, &config.table, &config.expiry_column, deadline).await?;
+        let plan = table::inspect(&mut s, &config.rule, deadline).await?;
         let r = flush::count_expired(&mut s, &plan, config.grace, deadline).await;
         s.close().await;
         r
@@ -217,7 +283,7 @@ fn summarize(result: &FlushResult, json: bool) -> Outcome {
             match &r.end {
                 End::Complete => "backlog empty".to_string(),
                 End::Budget => "stopped at --max-runtime, more left".to_string(),
-                End::Stopped => "interrupted, more left".to_string(),
+                End::Stopped => "interrupted at a chunk boundary, more left".to_string(),
                 End::LockHeld => "another flusher holds the lock on this table, nothing done".to_string(),
                 End::SkippedLocked(n) => format!("{n} locked rows left for the next run"),
                 End::Failed(e) => format!("failed: {e}"),

@@ -18,6 +18,7 @@ use crate::dburl::{DbUrl, Secret};
 use crate::keystone_conf::{self, ConfError};
 use crate::ocf::{OcfEnv, OcfError, OcfStatus};
 use crate::params::{self, PARAMS};
+use crate::rule::{RuleSpec, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -158,8 +159,9 @@ pub enum DbSource {
 pub struct Syntax {
     pub source: DbSource,
     pub password_file: Option<PathBuf>,
-    pub table: Ident,
-    pub expiry_column: Ident,
+    pub target: Target,
+    /// What to delete: the preset's rule, or `table`/`expiry_column` with `target=custom`.
+    pub rule: RuleSpec,
     pub interval: Duration,
     pub grace: Duration,
     pub batch_size: NonZeroU32,
@@ -167,14 +169,16 @@ pub struct Syntax {
     pub max_runtime: Duration,
     pub retry_interval: Duration,
     pub state_dir: StateDir,
+    pub metrics_file: Option<PathBuf>,
+    pub node_attributes: bool,
 }
 
 /// The validated configuration every action and the CLI work from.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub db: DbUrl,
-    pub table: Ident,
-    pub expiry_column: Ident,
+    pub target: Target,
+    pub rule: RuleSpec,
     pub interval: Duration,
     pub grace: Duration,
     pub batch_size: NonZeroU32,
@@ -182,6 +186,10 @@ pub struct Config {
     pub max_runtime: Duration,
     pub retry_interval: Duration,
     pub state_dir: StateDir,
+    /// Prometheus text file written after every flush, for node_exporter's textfile collector.
+    pub metrics_file: Option<PathBuf>,
+    /// Publish backlog and last success as transient node attributes with attrd_updater.
+    pub node_attributes: bool,
 }
 
 pub fn parse_facility(s: &str) -> Option<syslog::Facility> {
@@ -231,11 +239,13 @@ impl Syntax {
                 params::shown(f)
             )));
         }
+        let (target, rule) = parse_target(raw)?;
+        let metrics_file = raw.get("metrics_file").map(|p| absolute("metrics_file", p)).transpose()?;
         Ok(Syntax {
             source,
             password_file,
-            table: Ident::parse("table", raw.get_or_default("table").unwrap_or_default())?,
-            expiry_column: Ident::parse("expiry_column", raw.get_or_default("expiry_column").unwrap_or_default())?,
+            target,
+            rule,
             interval: secs("interval"),
             grace: secs("grace"),
             batch_size: batch.ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
@@ -245,6 +255,8 @@ impl Syntax {
             max_runtime: secs("max_runtime"),
             retry_interval: secs("retry_interval"),
             state_dir: StateDir::from_params(raw, env)?,
+            metrics_file,
+            node_attributes: raw.get("node_attributes").is_some_and(params::is_true),
         })
     }
 
@@ -262,6 +274,11 @@ impl Syntax {
         if let Some(pf) = &self.password_file {
             db.password = Some(read_password_file(pf)?);
         }
+        if let Some(dir) = self.metrics_file.as_deref().and_then(Path::parent) {
+            if !dir.is_dir() {
+                return Err(ConfigError::Missing(format!("metrics_file: directory {} does not exist", dir.display())));
+            }
+        }
         #[cfg(not(feature = "tls"))]
         if db.tls.is_some() {
             return Err(ConfigError::Missing(
@@ -270,8 +287,8 @@ impl Syntax {
         }
         Ok(Config {
             db,
-            table: self.table,
-            expiry_column: self.expiry_column,
+            target: self.target,
+            rule: self.rule,
             interval: self.interval,
             grace: self.grace,
             batch_size: self.batch_size,
@@ -279,8 +296,36 @@ impl Syntax {
             max_runtime: self.max_runtime,
             retry_interval: self.retry_interval,
             state_dir: self.state_dir,
+            metrics_file: self.metrics_file,
+            node_attributes: self.node_attributes,
         })
     }
+}
+
+/// The `target` preset, or with `target=custom` the `table` and `expiry_column` parameters.
+/// `table` and `expiry_column` with another target are refused rather than ignored: the
+/// operator meant something, and a preset would silently flush a different table.
+fn parse_target(raw: &RawParams) -> Result<(Target, RuleSpec), ConfigError> {
+    let name = raw.get_or_default("target").unwrap_or("keystone-token");
+    let target = Target::parse(name).ok_or_else(|| {
+        ConfigError::Invalid(format!("target '{}' is not one of {}", params::shown(name), Target::NAMES.join(", ")))
+    })?;
+    if let Some(rule) = target.preset() {
+        if let Some(p) = ["table", "expiry_column"].into_iter().find(|p| raw.get(p).is_some()) {
+            return Err(ConfigError::Invalid(format!(
+                "{p} applies only with target=custom; target {} always flushes table {}",
+                target.name(),
+                rule.table.as_str()
+            )));
+        }
+        return Ok((target, rule));
+    }
+    let get = |p: &str| {
+        raw.get(p)
+            .ok_or_else(|| ConfigError::Invalid(format!("target=custom needs {p}")))
+            .and_then(|v| Ident::parse(p, v))
+    };
+    Ok((target, RuleSpec::single(get("table")?, get("expiry_column")?)))
 }
 
 impl Config {
@@ -360,7 +405,8 @@ mod tests {
         assert_eq!(s.interval, Duration::from_secs(600));
         assert_eq!(s.grace, Duration::from_secs(60));
         assert_eq!(s.batch_size.get(), 1000);
-        assert_eq!(s.table.as_str(), "token");
+        assert_eq!(s.rule.table.as_str(), "token");
+        assert_eq!(s.target, Target::KeystoneToken);
         assert!(matches!(s.source, DbSource::Url(_)));
     }
 
@@ -380,6 +426,26 @@ mod tests {
             assert!(!shown.contains("Hunter2Secret"), "{shown}");
         }
         assert!(format!("{c:?}").contains("Secret(***)"));
+    }
+
+    #[test]
+    fn table_and_column_apply_only_to_custom() {
+        let url = ("connection", "mysql://u:p@h/k");
+        for (target, p) in [("keystone-token", "table"), ("keystone-trust", "expiry_column"), ("", "table")] {
+            let e = Syntax::parse(&raw(&[url, ("target", target), (p, "x")]), &OcfEnv::default()).unwrap_err();
+            assert_eq!(e.ocf_status(), OcfStatus::ErrConfigured, "{target} {p}");
+            assert!(e.to_string().starts_with(&format!("{p} applies only with target=custom")), "{e}");
+        }
+        let e = Syntax::parse(&raw(&[url, ("target", "custom"), ("table", "t")]), &OcfEnv::default()).unwrap_err();
+        assert_eq!(e.to_string(), "target=custom needs expiry_column");
+        let s = Syntax::parse(
+            &raw(&[url, ("target", "custom"), ("table", "t"), ("expiry_column", "e")]),
+            &OcfEnv::default(),
+        )
+        .unwrap();
+        assert_eq!(s.rule.main_column().as_str(), "e");
+        let e = Syntax::parse(&raw(&[url, ("target", "tokens")]), &OcfEnv::default()).unwrap_err();
+        assert!(e.to_string().contains("keystone-token, keystone-trust, custom"), "{e}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Row, Value};
 
 use crate::db::{code, within, DbError, Deadline, Session};
+use crate::rule::Cutoff;
 use crate::table::TablePlan;
 
 /// Set by a signal handler; the engine stops at the next chunk boundary.
@@ -148,19 +149,24 @@ pub fn lock_name(schema: &str, plan: &TablePlan) -> String {
     format!("{}.{hash:016x}", &name[..47])
 }
 
-/// Reads `UTC_TIMESTAMP() - grace` from the server, once per flush.
-pub async fn server_cutoff(s: &mut Session, grace: Duration, deadline: Deadline) -> Result<(Value, String), DbError> {
-    let row: Option<(Value, String)> = within(
+/// Reads `UTC_TIMESTAMP() - grace` from the server, once per flush, as a DATETIME, as epoch
+/// microseconds (for BIGINT expiry columns; independent of any time zone) and as text.
+pub async fn server_cutoff(s: &mut Session, grace: Duration, deadline: Deadline) -> Result<Cutoff, DbError> {
+    let g = grace.as_secs();
+    let row: Option<(Value, i64, String)> = within(
         deadline,
         Duration::from_secs(10),
         "read the server clock",
         s.conn.exec_first(
-            "SELECT UTC_TIMESTAMP() - INTERVAL ? SECOND, CAST(UTC_TIMESTAMP() - INTERVAL ? SECOND AS CHAR)",
-            (grace.as_secs(), grace.as_secs()),
+            "SELECT UTC_TIMESTAMP() - INTERVAL ? SECOND, \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP() - INTERVAL ? SECOND), \
+             CAST(UTC_TIMESTAMP() - INTERVAL ? SECOND AS CHAR)",
+            (g, g, g),
         ),
     )
     .await?;
-    row.ok_or_else(|| DbError::Unreachable("the server returned no time".into()))
+    let (datetime, micros, text) = row.ok_or_else(|| DbError::Unreachable("the server returned no time".into()))?;
+    Ok(Cutoff { datetime, micros, text })
 }
 
 /// What Galera allows: `on` when the server replicates through wsrep, and `cap`, the largest
@@ -293,8 +299,10 @@ async fn run(
     on_chunk: &mut dyn FnMut(u64),
     report: &mut FlushReport,
 ) -> Result<End, DbError> {
-    let (cutoff, cutoff_text) = server_cutoff(s, opts.grace, deadline).await?;
-    report.cutoff = cutoff_text;
+    let cutoff = server_cutoff(s, opts.grace, deadline).await?;
+    report.cutoff = cutoff.text.clone();
+    // What makes a row go (the target's expiry rule), with its parameters.
+    let (pred, cutoff) = plan.rule.predicate(&cutoff);
 
     let name = lock_name(&s.schema, plan);
     let got: Option<Option<i64>> = within(
@@ -318,8 +326,8 @@ async fn run(
         }
     }
 
-    let walk = choose_walk(s, plan, &cutoff, deadline).await?;
-    let sql = Statements::new(plan);
+    let walk = choose_walk(s, plan, (&pred, &cutoff), deadline).await?;
+    let sql = Statements::new(plan, &pred);
     let mut cursor: Option<Cursor> = None;
     let mut chunk_time = Duration::from_millis(50);
     let mut skipped_locked = 0u64;
@@ -436,7 +444,18 @@ impl Walk {
 /// expiry index wins in the steady state, where a flush removes a small slice of a table that
 /// fits in memory. Measured here with a 64 MB pool and a 300 MB table, half expired: 292k page
 /// reads along the expiry index against 45k along the primary key.
-async fn choose_walk(s: &mut Session, plan: &TablePlan, cutoff: &Value, deadline: Deadline) -> Result<Walk, DbError> {
+///
+/// A rule over several columns or with soft deletes (keystone-trust) has no single index to walk:
+/// it always walks the primary key.
+async fn choose_walk(
+    s: &mut Session,
+    plan: &TablePlan,
+    pred: (&str, &[Value]),
+    deadline: Deadline,
+) -> Result<Walk, DbError> {
+    if !plan.rule.is_simple() {
+        return Ok(Walk::PrimaryKey);
+    }
     if let Some(forced) = std::env::var("TOKENFLUSH_WALK").ok().and_then(|w| Walk::from_name(&w)) {
         return Ok(forced);
     }
@@ -458,7 +477,7 @@ async fn choose_walk(s: &mut Session, plan: &TablePlan, cutoff: &Value, deadline
     if data + index <= pool {
         return Ok(Walk::Expiry);
     }
-    let expired = estimate_rows_before(s, plan, cutoff, deadline).await.unwrap_or(0);
+    let expired = estimate_rows_before(s, plan, pred, deadline).await.unwrap_or(0);
     let total = data + index;
     let walk = pick_walk(TableSize { data, index, pool, page }, expired);
     crate::info!(
@@ -522,43 +541,52 @@ struct Statements {
 }
 
 impl Statements {
-    fn new(plan: &TablePlan) -> Statements {
+    /// `pred` is the rule's predicate ([`crate::rule::ExpiryRule::predicate`]); the expiry walk
+    /// is only chosen for a simple rule, where it reads `expiry < ?`.
+    fn new(plan: &TablePlan, pred: &str) -> Statements {
         let (t, pk, exp, hint) = (&plan.table, &plan.pk, &plan.expiry, plan.index_hint());
         let keyset = format!("({exp} > ? OR ({exp} = ? AND {pk} > ?))");
         Statements {
-            expiry_first: format!("SELECT {pk}, {exp} FROM {t}{hint} WHERE {exp} < ? ORDER BY {exp}, {pk} LIMIT "),
+            expiry_first: format!("SELECT {pk}, {exp} FROM {t}{hint} WHERE {pred} ORDER BY {exp}, {pk} LIMIT "),
             expiry_next: format!(
-                "SELECT {pk}, {exp} FROM {t}{hint} WHERE {exp} < ? AND {keyset} ORDER BY {exp}, {pk} LIMIT "
+                "SELECT {pk}, {exp} FROM {t}{hint} WHERE {pred} AND {keyset} ORDER BY {exp}, {pk} LIMIT "
             ),
-            pk_first: format!("SELECT {pk} FROM {t} FORCE INDEX (PRIMARY) WHERE {exp} < ? ORDER BY {pk} LIMIT "),
+            pk_first: format!("SELECT {pk} FROM {t} FORCE INDEX (PRIMARY) WHERE {pred} ORDER BY {pk} LIMIT "),
             pk_next: format!(
-                "SELECT {pk} FROM {t} FORCE INDEX (PRIMARY) WHERE {pk} > ? AND {exp} < ? ORDER BY {pk} LIMIT "
+                "SELECT {pk} FROM {t} FORCE INDEX (PRIMARY) WHERE {pk} > ? AND {pred} ORDER BY {pk} LIMIT "
             ),
             delete_head: format!("DELETE FROM {t} WHERE {pk} IN ("),
-            delete_tail: format!(") AND {exp} < ?"),
+            delete_tail: format!(") AND {pred}"),
         }
     }
 
-    fn select(&self, walk: Walk, cursor: Option<&Cursor>, cutoff: &Value, limit: u32) -> (String, Vec<Value>) {
+    /// `cutoff` holds the predicate's parameters.
+    fn select(&self, walk: Walk, cursor: Option<&Cursor>, cutoff: &[Value], limit: u32) -> (String, Vec<Value>) {
         match (walk, cursor) {
-            (Walk::PrimaryKey, None) => (format!("{}{limit}", self.pk_first), vec![cutoff.clone()]),
-            (Walk::PrimaryKey, Some(c)) => (format!("{}{limit}", self.pk_next), vec![c.pk.clone(), cutoff.clone()]),
-            (_, None) => (format!("{}{limit}", self.expiry_first), vec![cutoff.clone()]),
+            (Walk::PrimaryKey, None) => (format!("{}{limit}", self.pk_first), cutoff.to_vec()),
+            (Walk::PrimaryKey, Some(c)) => {
+                let mut params = vec![c.pk.clone()];
+                params.extend_from_slice(cutoff);
+                (format!("{}{limit}", self.pk_next), params)
+            }
+            (_, None) => (format!("{}{limit}", self.expiry_first), cutoff.to_vec()),
             (_, Some(c)) => (format!("{}{limit}", self.expiry_next), keyset_params(c, cutoff)),
         }
     }
 
-    fn delete_keys(&self, keys: &[Value], cutoff: &Value) -> (String, Vec<Value>) {
+    fn delete_keys(&self, keys: &[Value], cutoff: &[Value]) -> (String, Vec<Value>) {
         let marks = vec!["?"; keys.len()].join(",");
         let mut params = keys.to_vec();
-        params.push(cutoff.clone());
+        params.extend_from_slice(cutoff);
         (format!("{}{marks}{}", self.delete_head, self.delete_tail), params)
     }
 }
 
-fn keyset_params(c: &Cursor, cutoff: &Value) -> Vec<Value> {
+fn keyset_params(c: &Cursor, cutoff: &[Value]) -> Vec<Value> {
     let exp = c.exp.clone().unwrap_or(Value::NULL);
-    vec![cutoff.clone(), exp.clone(), exp, c.pk.clone()]
+    let mut params = cutoff.to_vec();
+    params.extend([exp.clone(), exp, c.pk.clone()]);
+    params
 }
 
 async fn select_chunk(s: &mut Session, sql: &str, params: Vec<Value>, deadline: Deadline) -> Result<Vec<Row>, DbError> {
@@ -652,35 +680,47 @@ pub async fn count_expired(
     grace: Duration,
     deadline: Deadline,
 ) -> Result<(u64, Option<String>, String), DbError> {
-    let (cutoff, cutoff_text) = server_cutoff(s, grace, deadline).await?;
+    let cutoff = server_cutoff(s, grace, deadline).await?;
+    let (pred, params) = plan.rule.predicate(&cutoff);
     let sql = format!(
-        "SELECT COUNT(*), CAST(MIN({exp}) AS CHAR) FROM {t}{hint} WHERE {exp} < ?",
-        exp = plan.expiry,
+        "SELECT COUNT(*), CAST(MIN({shown}) AS CHAR) FROM {t}{hint} WHERE {pred}",
+        shown = plan.rule.display_expr(),
         t = plan.table,
-        hint = plan.index_hint()
+        hint = simple_hint(plan)
     );
     let row: Option<(u64, Option<String>)> =
-        within(deadline, Duration::from_secs(3600), "count expired rows", s.conn.exec_first(sql, (cutoff,))).await?;
+        within(deadline, Duration::from_secs(3600), "count expired rows", s.conn.exec_first(sql, params)).await?;
     let (n, oldest) = row.unwrap_or((0, None));
-    Ok((n, oldest, cutoff_text))
+    Ok((n, oldest, cutoff.text))
 }
 
-/// The optimizer's estimate of rows expiring before `cutoff`.
+/// The expiry index hint, for a rule that one index can answer.
+fn simple_hint(plan: &TablePlan) -> String {
+    if plan.rule.is_simple() {
+        plan.index_hint()
+    } else {
+        String::new()
+    }
+}
+
+/// The optimizer's estimate of the rows the predicate selects. Without an index on a lone expiry
+/// column the optimizer can only guess the table's size; such tables (trusts, say) are small
+/// enough to count.
 async fn estimate_rows_before(
     s: &mut Session,
     plan: &TablePlan,
-    cutoff: &Value,
+    (pred, params): (&str, &[Value]),
     deadline: Deadline,
 ) -> Result<u64, DbError> {
-    let sql = format!(
-        "EXPLAIN SELECT 1 FROM {t}{hint} WHERE {exp} < ?",
-        exp = plan.expiry,
-        t = plan.table,
-        hint = plan.index_hint()
-    );
+    if !plan.rule.is_simple() || plan.expiry_index.is_none() {
+        let sql = format!("SELECT COUNT(*) FROM {t} WHERE {pred}", t = plan.table);
+        let n: Option<u64> =
+            within(deadline, Duration::from_secs(10), "count backlog", s.conn.exec_first(sql, params.to_vec())).await?;
+        return Ok(n.unwrap_or(0));
+    }
+    let sql = format!("EXPLAIN SELECT 1 FROM {t}{hint} WHERE {pred}", t = plan.table, hint = plan.index_hint());
     let row: Option<Row> =
-        within(deadline, Duration::from_secs(10), "estimate backlog", s.conn.exec_first(sql, (cutoff.clone(),)))
-            .await?;
+        within(deadline, Duration::from_secs(10), "estimate backlog", s.conn.exec_first(sql, params.to_vec())).await?;
     Ok(row.and_then(|r| r.get_opt::<Option<u64>, _>("rows").and_then(Result::ok).flatten()).unwrap_or(0))
 }
 
@@ -691,8 +731,9 @@ pub async fn estimate_backlog(
     grace: Duration,
     deadline: Deadline,
 ) -> Result<u64, DbError> {
-    let (cutoff, _) = server_cutoff(s, grace, deadline).await?;
-    estimate_rows_before(s, plan, &cutoff, deadline).await
+    let cutoff = server_cutoff(s, grace, deadline).await?;
+    let (pred, params) = plan.rule.predicate(&cutoff);
+    estimate_rows_before(s, plan, (&pred, &params), deadline).await
 }
 
 #[cfg(test)]
@@ -727,6 +768,7 @@ mod tests {
             table: crate::config::Ident::parse("table", t).unwrap(),
             expiry: crate::config::Ident::parse("c", "expires").unwrap(),
             pk: crate::config::Ident::parse("c", "id").unwrap(),
+            rule: crate::rule::ExpiryRule { expiry: vec![], deleted: vec![] },
             expiry_index: None,
             avg_row_length: 0,
         };

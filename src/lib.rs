@@ -8,10 +8,14 @@
 //! |---|---|
 //! | [`ocf`] | exit codes, Pacemaker's environment, the outcome of an action |
 //! | [`params`] | the parameter table and the meta-data rendered from it |
+//! | [`rule`] | the `target` presets and the expiry predicate |
 //! | [`config`] | raw parameters to one validated, typed `Config` |
 //! | [`dburl`] | SQLAlchemy-style database URLs, and the redacting `Secret` |
 //! | [`keystone_conf`] | `[database] connection` from keystone.conf and keystone.conf.d |
 //! | [`state`] | the per-instance state file, written atomically |
+//! | [`status`] | `tokenflush status`: the state files, for people and scripts |
+//! | [`metrics`] | the Prometheus textfile written after every flush |
+//! | [`attrd`] | transient node attributes through attrd_updater |
 //! | [`db`] | connecting with timeouts, session settings, error classes |
 //! | [`table`] | what the table looks like, from information_schema |
 //! | [`flush`] | the chunked purge |
@@ -20,6 +24,7 @@
 //! | [`log`] | ocf_log-style logging to stderr and syslog |
 
 pub mod actions;
+pub mod attrd;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -27,9 +32,12 @@ pub mod dburl;
 pub mod flush;
 pub mod keystone_conf;
 pub mod log;
+pub mod metrics;
 pub mod ocf;
 pub mod params;
+pub mod rule;
 pub mod state;
+pub mod status;
 pub mod table;
 
 use flush::Stop;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
         Some(word) => match Action::parse(word) {
             Some(action) => run_action(action, &env),
-            None if word == "flush" || word.starts_with('-') => {
+            None if word == "flush" || word == "status" || word.starts_with('-') => {
                 init_log(&env, log::Level::Warning);
                 reason_prefix = "tokenflush: error: ".into();
                 cli::run(args, &env, Stop::new())

@@ -17,15 +17,27 @@ pub enum Kind {
         min: u64,
         max: u64,
     },
+    /// true/false, yes/no, on/off or 1/0, as Pacemaker's crm_is_true reads them.
+    Boolean,
 }
 
 impl Kind {
-    fn content_type(self) -> &'static str {
+    pub fn content_type(self) -> &'static str {
         match self {
             Kind::String => "string",
             Kind::Integer { .. } => "integer",
+            Kind::Boolean => "boolean",
         }
     }
+}
+
+/// A boolean parameter's value, read like Pacemaker's `crm_is_true`.
+pub fn is_true(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "y" | "1")
+}
+
+fn is_boolean(v: &str) -> bool {
+    is_true(v) || matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "no" | "off" | "n" | "0")
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -75,23 +87,38 @@ pub const PARAMS: &[Param] = &[
                URL, so that no password has to be stored in the CIB.",
     },
     Param {
-        name: "table",
+        name: "target",
         kind: Kind::String,
-        default: Some("token"),
+        default: Some("keystone-token"),
         required: false,
         unique: false,
-        short: "Table to flush",
-        long: "Name of the table holding expiring rows: a plain SQL identifier (letters, digits, _ and $).",
+        short: "What to flush: keystone-token, keystone-trust or custom",
+        long: "What to flush. keystone-token (the default): Keystone's token table, rows whose 'expires' has passed. \
+               keystone-trust: Keystone's trust table, rows whose expiry has passed (expires_at_int, the epoch-microsecond \
+               column newer Keystone writes, else expires_at) or that are soft-deleted (deleted_at set), as \
+               'keystone-manage trust_flush' deletes them. custom: the table named by 'table', rows whose \
+               'expiry_column' has passed. One resource flushes one target; configure one resource per target.",
+    },
+    Param {
+        name: "table",
+        kind: Kind::String,
+        default: None,
+        required: false,
+        unique: false,
+        short: "Table to flush (target=custom only)",
+        long: "With target=custom, the table holding expiring rows: a plain SQL identifier (letters, digits, _ and $). \
+               It needs a single-column primary key. Setting it with another target is a configuration error.",
     },
     Param {
         name: "expiry_column",
         kind: Kind::String,
-        default: Some("expires"),
+        default: None,
         required: false,
         unique: false,
-        short: "Expiry column",
-        long: "Column holding each row's expiry time in naive UTC (DATETIME or TIMESTAMP, or an integer of epoch \
-               microseconds). Rows whose expiry is NULL are never deleted.",
+        short: "Expiry column (target=custom only)",
+        long: "With target=custom, the column holding each row's expiry time: DATETIME in naive UTC, TIMESTAMP, or a \
+               BIGINT of microseconds since the epoch. An integer column holding epoch seconds is refused. Rows whose \
+               expiry is NULL are never deleted. Setting it with another target is a configuration error.",
     },
     Param {
         name: "interval",
@@ -165,6 +192,30 @@ pub const PARAMS: &[Param] = &[
                created when missing. A directory given here must exist.",
     },
     Param {
+        name: "metrics_file",
+        kind: Kind::String,
+        default: None,
+        required: false,
+        unique: false,
+        short: "Prometheus metrics file",
+        long: "Optional path of a Prometheus text-format file, rewritten atomically (mode 0644) after every flush, \
+               for node_exporter's textfile collector (for example /var/lib/prometheus/node-exporter/tokenflush.prom). \
+               It holds tokenflush_rows_deleted_total, tokenflush_last_success_timestamp_seconds, \
+               tokenflush_last_flush_duration_seconds, tokenflush_backlog_rows and tokenflush_flush_failures_total, \
+               labelled with the resource instance. Its directory must exist.",
+    },
+    Param {
+        name: "node_attributes",
+        kind: Kind::Boolean,
+        default: Some("false"),
+        required: false,
+        unique: false,
+        short: "Publish backlog and last success as node attributes",
+        long: "When true, after each flush the agent sets the transient node attributes <instance>-backlog (estimated \
+               expired rows left) and <instance>-last-success (Unix time of the last successful flush) with \
+               attrd_updater, so that they show in 'crm_mon -A'. Stop removes them.",
+    },
+    Param {
         name: "log_facility",
         kind: Kind::String,
         default: None,
@@ -196,6 +247,8 @@ pub fn check_kind(p: &Param, value: &str) -> Result<(), String> {
                 Err(_) => Err(format!("{} must be a whole number of {}, not '{}'", p.name, unit(p), shown(value))),
             }
         }
+        Kind::Boolean if is_boolean(value) => Ok(()),
+        Kind::Boolean => Err(format!("{} must be true or false, not '{}'", p.name, shown(value))),
     }
 }
 

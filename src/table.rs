@@ -1,8 +1,9 @@
 //! What the table to flush looks like, learned from `information_schema` before any delete.
 //!
-//! The engine deletes by primary key and walks the expiry index, so it needs the table's
-//! single-column primary key, the expiry column's type (only date/time types are accepted: an
-//! integer or string column would make "older than the cutoff" mean something else) and, ideally,
+//! The engine deletes by primary key, so it needs the table's single-column primary key; it
+//! needs each expiry column's storage (DATETIME, TIMESTAMP, or a BIGINT of epoch microseconds:
+//! any other type would make "older than the cutoff" mean something else, and an integer column
+//! holding epoch *seconds* would make every row look expired, so both are refused); and, ideally,
 //! an index that starts with the expiry column. A missing table or column, or a wrong type, is a
 //! [`DbError::Schema`]: `validate-all` at level 10 reports it as not configured (6), and a
 //! monitor reports it as degraded (190) with the reason.
@@ -11,13 +12,17 @@ use mysql_async::prelude::Queryable;
 
 use crate::config::Ident;
 use crate::db::{within, DbError, Deadline, Session, CONNECT_TIMEOUT};
+use crate::rule::{ExpiryCol, ExpiryRule, RuleSpec, TimeKind};
 
 /// Everything the engine needs to generate its statements.
 #[derive(Clone, Debug)]
 pub struct TablePlan {
     pub table: Ident,
+    /// The main expiry column: the one the keyset walk follows when the rule is simple.
     pub expiry: Ident,
     pub pk: Ident,
+    /// What makes a row go, with each column's storage.
+    pub rule: ExpiryRule,
     /// An index whose first column is the expiry column, quoted for SQL.
     pub expiry_index: Option<String>,
     /// InnoDB's estimate of the average row length, for sizing chunks under Galera's limits.
@@ -31,8 +36,13 @@ impl TablePlan {
     }
 }
 
-pub async fn inspect(s: &mut Session, table: &Ident, expiry: &Ident, deadline: Deadline) -> Result<TablePlan, DbError> {
+/// The smallest value of a BIGINT expiry that can be epoch microseconds: 1e14 us is March 1973.
+/// Epoch seconds (about 1.7e9 today) and milliseconds (1.7e12) are far below it.
+pub const MIN_PLAUSIBLE_MICROS: i64 = 100_000_000_000_000;
+
+pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Result<TablePlan, DbError> {
     let schema = s.schema.clone();
+    let table = &spec.table;
     let tbl: Option<(String, Option<u64>)> = within(
         deadline,
         CONNECT_TIMEOUT,
@@ -46,25 +56,26 @@ pub async fn inspect(s: &mut Session, table: &Ident, expiry: &Ident, deadline: D
     let Some((_engine, avg_row_length)) = tbl else {
         return Err(DbError::Schema(format!("table {table} does not exist in database `{schema}`")));
     };
-    let col: Option<String> = within(
-        deadline,
-        CONNECT_TIMEOUT,
-        "inspect column",
-        s.conn.exec_first(
-            "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-            (&schema, table.as_str(), expiry.as_str()),
-        ),
-    )
-    .await?;
-    match col.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => return Err(DbError::Schema(format!("expiry_column {expiry} does not exist in table {table}"))),
-        Some("datetime") | Some("timestamp") => {}
-        Some(other) => {
-            return Err(DbError::Schema(format!(
-                "expiry_column {expiry} in table {table} is {other}, not DATETIME or TIMESTAMP"
-            )))
+    let mut expiry = Vec::new();
+    for c in &spec.expiry {
+        let Some(kind) = column_kind(s, table, &c.name, deadline).await? else {
+            if c.optional {
+                continue;
+            }
+            return Err(DbError::Schema(format!("expiry_column {} does not exist in table {table}", c.name)));
+        };
+        if kind == TimeKind::EpochMicros {
+            check_micros(s, table, &c.name, deadline).await?;
         }
-    };
+        expiry.push(ExpiryCol { name: c.name.clone(), kind });
+    }
+    for d in &spec.deleted {
+        if column_type(s, table, d, deadline).await?.is_none() {
+            return Err(DbError::Schema(format!("column {d} does not exist in table {table}")));
+        }
+    }
+    let main = spec.main_column().clone();
+    let expiry_name = main.clone();
     let pk: Vec<String> = within(
         deadline,
         CONNECT_TIMEOUT,
@@ -94,15 +105,79 @@ pub async fn inspect(s: &mut Session, table: &Ident, expiry: &Ident, deadline: D
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1 \
              ORDER BY (SELECT COUNT(*) FROM information_schema.STATISTICS s2 \
                        WHERE s2.TABLE_SCHEMA = ? AND s2.TABLE_NAME = ? AND s2.INDEX_NAME = STATISTICS.INDEX_NAME), INDEX_NAME LIMIT 1",
-            (&schema, table.as_str(), expiry.as_str(), &schema, table.as_str()),
+            (&schema, table.as_str(), expiry_name.as_str(), &schema, table.as_str()),
         ),
     )
     .await?;
     Ok(TablePlan {
         table: table.clone(),
-        expiry: expiry.clone(),
+        expiry: main,
         pk,
+        rule: ExpiryRule { expiry, deleted: spec.deleted.clone() },
         expiry_index: index.map(|i| format!("`{}`", i.replace('`', "``"))),
         avg_row_length: avg_row_length.unwrap_or(0),
     })
+}
+
+async fn column_type(
+    s: &mut Session,
+    table: &Ident,
+    col: &Ident,
+    deadline: Deadline,
+) -> Result<Option<String>, DbError> {
+    let schema = s.schema.clone();
+    let t: Option<String> = within(
+        deadline,
+        CONNECT_TIMEOUT,
+        "inspect column",
+        s.conn.exec_first(
+            "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            (&schema, table.as_str(), col.as_str()),
+        ),
+    )
+    .await?;
+    Ok(t.map(|t| t.to_ascii_lowercase()))
+}
+
+/// How an expiry column stores time, or `None` when it does not exist. A type that cannot hold
+/// an expiry is a schema error: comparing it with the cutoff would mean something else.
+async fn column_kind(
+    s: &mut Session,
+    table: &Ident,
+    col: &Ident,
+    deadline: Deadline,
+) -> Result<Option<TimeKind>, DbError> {
+    Ok(match column_type(s, table, col, deadline).await?.as_deref() {
+        None => None,
+        Some("datetime") => Some(TimeKind::DateTime),
+        Some("timestamp") => Some(TimeKind::Timestamp),
+        Some("bigint") => Some(TimeKind::EpochMicros),
+        Some(small @ ("int" | "mediumint" | "smallint" | "tinyint")) => {
+            return Err(DbError::Schema(format!(
+                "expiry_column {col} in table {table} is {small}, too small for epoch microseconds; \
+                 epoch seconds are not supported (use DATETIME, TIMESTAMP or BIGINT microseconds)"
+            )))
+        }
+        Some(other) => {
+            return Err(DbError::Schema(format!(
+            "expiry_column {col} in table {table} is {other}, not DATETIME or TIMESTAMP (or BIGINT epoch microseconds)"
+        )))
+        }
+    })
+}
+
+/// Refuses an integer expiry that holds epoch seconds or milliseconds: compared with a cutoff in
+/// microseconds, every row would look expired and the flush would empty the table.
+async fn check_micros(s: &mut Session, table: &Ident, col: &Ident, deadline: Deadline) -> Result<(), DbError> {
+    let sql = format!("SELECT {col} FROM {table} WHERE {col} BETWEEN 1 AND ? LIMIT 1");
+    let bad: Option<i64> =
+        within(deadline, CONNECT_TIMEOUT, "check the expiry unit", s.conn.exec_first(sql, (MIN_PLAUSIBLE_MICROS - 1,)))
+            .await?;
+    match bad {
+        Some(v) => Err(DbError::Schema(format!(
+            "expiry_column {col} in table {table} holds {v}, which is not epoch microseconds \
+             (epoch seconds or milliseconds?); refusing to flush, as every row would look expired"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -127,12 +127,13 @@ fn schema_problems_row() {
     db.sql("CREATE TABLE wrongtype (id INT PRIMARY KEY, expires VARCHAR(20), INDEX(expires))");
     let dir = temp_dir();
     let good = db.agent(dir.path());
+    let custom = good.clone().param("target", "custom").param("table", "token").param("expiry_column", "expires");
     for (param, value, words) in [
         ("table", "no_such_table", "does not exist"),
         ("expiry_column", "no_such_column", "does not exist"),
         ("table", "wrongtype", "not DATETIME"),
     ] {
-        let bad = good.clone().param(param, value);
+        let bad = custom.clone().param(param, value);
         let r = row(&good, &bad, true);
         assert_eq!(codes(&r), vec![0, 0, 0, 190, 0], "{param}={value}: {r:?}");
         assert!(r[3].2.as_deref().unwrap().contains(words), "{r:?}");
