@@ -350,7 +350,10 @@ fn conf_error(path: &Path, e: ConfError) -> ConfigError {
         ConfError::Missing(_) | ConfError::NotAFile(_) => ConfigError::Missing(msg),
         ConfError::Denied(_) => ConfigError::Denied(msg),
         ConfError::Io(..) => ConfigError::Io(msg),
-        ConfError::Syntax(..) | ConfError::NoConnection(_) | ConfError::EmptyConnection(_) => {
+        ConfError::Syntax(..)
+        | ConfError::NoConnection(_)
+        | ConfError::EmptyConnection(_)
+        | ConfError::Substitution(..) => {
             let _ = path;
             ConfigError::Invalid(msg)
         }

@@ -28,6 +28,8 @@ pub enum ConfError {
     NoConnection(PathBuf),
     #[error("[database] connection in {0} is empty")]
     EmptyConnection(PathBuf),
+    #[error("[database] connection in {0} refers to another option (${1}), which tokenflush does not resolve: write the value itself (a literal $ is written $$)")]
+    Substitution(PathBuf, String),
 }
 
 /// The files oslo.config would read for `path`, in order: the file, then `<dir>/keystone.conf.d/*.conf`
@@ -40,6 +42,8 @@ pub fn files_for(path: &Path) -> Vec<PathBuf> {
         let mut extra: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
+            // Python's glob("*.conf"), which oslo.config uses, skips hidden files.
+            .filter(|p| p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')))
             .filter(|p| p.extension().is_some_and(|e| e == "conf") && p.is_file())
             .collect();
         extra.sort();
@@ -59,9 +63,36 @@ pub fn database_connection(path: &Path) -> Result<String, ConfError> {
     }
     match found {
         Some((v, file)) if v.trim().is_empty() => Err(ConfError::EmptyConnection(file)),
-        Some((v, _)) => Ok(v),
+        Some((v, file)) => unescape_dollars(&v).map_err(|name| ConfError::Substitution(file, name)),
         None => Err(ConfError::NoConnection(path.to_path_buf())),
     }
+}
+
+/// oslo.config substitutes `$name` and `${name}` with other options' values and reads `$$` as
+/// one `$`. `$$` is undone here; a reference is refused with its name (never the value around it).
+fn unescape_dollars(v: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('$') => {
+                chars.next();
+                out.push('$');
+            }
+            Some(&n) if n == '{' || n == '_' || n.is_ascii_alphabetic() => {
+                let name: String = chars
+                    .take_while(|&c| c != '}' && (c == '{' || c == '_' || c == '.' || c.is_ascii_alphanumeric()))
+                    .collect();
+                return Err(name.trim_start_matches('{').chars().take(40).collect());
+            }
+            _ => out.push('$'),
+        }
+    }
+    Ok(out)
 }
 
 fn read(file: &Path) -> Result<String, ConfError> {
@@ -125,6 +156,13 @@ mod tests {
             connection_in("[database]\nconnection = \"mysql://a:b@h/k\"\n").unwrap().as_deref(),
             Some("mysql://a:b@h/k")
         );
+    }
+
+    #[test]
+    fn dollars_are_read_like_oslo_config() {
+        assert_eq!(unescape_dollars("mysql://k:pa$$w$@h/k").unwrap(), "mysql://k:pa$w$@h/k");
+        assert_eq!(unescape_dollars("mysql://k:$db_pass@h/k").unwrap_err(), "db_pass");
+        assert_eq!(unescape_dollars("mysql://k:${database.pw}@h/k").unwrap_err(), "database.pw");
     }
 
     #[test]
