@@ -329,6 +329,22 @@ pub fn metadata_xml() -> String {
     x
 }
 
+/// The README's parameter table, rendered from [`PARAMS`] (a test keeps README.md equal to it;
+/// `cargo run --example docs -- readme` prints it).
+pub fn markdown_table() -> String {
+    let mut t = String::from("| Parameter | Type | Default | Description |\n|---|---|---|---|\n");
+    for p in PARAMS {
+        let kind = match p.kind {
+            Kind::Integer { min, max } => format!("integer ({min}..{max})"),
+            k => k.content_type().to_string(),
+        };
+        let default = p.default.map_or_else(|| "(unset)".to_string(), |d| format!("`{d}`"));
+        let long = p.long.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
+        let _ = writeln!(t, "| `{}` | {kind} | {default} | {long} |", p.name);
+    }
+    t
+}
+
 fn escape(s: &str) -> String {
     let collapsed = s.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
