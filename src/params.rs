@@ -330,17 +330,14 @@ pub fn metadata_xml() -> String {
 }
 
 /// The README's parameter table, rendered from [`PARAMS`] (a test keeps README.md equal to it;
-/// `cargo run --example docs -- readme` prints it).
+/// `cargo run --example docs -- readme` prints it). The long descriptions are in the meta-data
+/// and the man page.
 pub fn markdown_table() -> String {
-    let mut t = String::from("| Parameter | Type | Default | Description |\n|---|---|---|---|\n");
+    let mut t = String::from("| name | type | default | description |\n|---|---|---|---|\n");
     for p in PARAMS {
-        let kind = match p.kind {
-            Kind::Integer { min, max } => format!("integer ({min}..{max})"),
-            k => k.content_type().to_string(),
-        };
-        let default = p.default.map_or_else(|| "(unset)".to_string(), |d| format!("`{d}`"));
-        let long = p.long.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
-        let _ = writeln!(t, "| `{}` | {kind} | {default} | {long} |", p.name);
+        let default = p.default.map(|d| format!("`{d}`")).unwrap_or_default();
+        let short = p.short.replace('|', "\\|");
+        let _ = writeln!(t, "| `{}` | {} | {default} | {short} |", p.name, p.kind.content_type());
     }
     t
 }
