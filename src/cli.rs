@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -196,7 +195,7 @@ async fn flush_with_progress(config: &Config, deadline: Deadline, stop: &Stop) -
     );
     bar.set_prefix(format!("flushing {}", plan.table.as_str()));
     bar.tick();
-    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: Duration::ZERO };
+    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: config.sleep };
     let mut on_chunk = |rows: u64| {
         // The estimate is the optimizer's guess: grow the bar rather than overflow it.
         if bar.length().is_some_and(|l| rows > l) {
