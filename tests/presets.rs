@@ -77,6 +77,20 @@ fn keystone_trust_flushes_expired_and_soft_deleted_trusts() {
     let token_rows_before = db.count("1");
     db.fill(10, 0);
 
+    // --dry-run counts what the flush will delete, with the same rule.
+    let r = Agent::new().run_args(&[
+        "flush",
+        "--connection",
+        &db.url(),
+        "--target",
+        "keystone-trust",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["expired_rows"], 1500 + 4, "{v}");
+
     let dir = temp_dir();
     let a = db.agent(dir.path()).param("target", "keystone-trust").param("batch_size", "100");
     assert_eq!(a.clone().env("OCF_CHECK_LEVEL", "10").run("validate-all").code, 0);
