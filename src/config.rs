@@ -310,6 +310,12 @@ fn parse_target(raw: &RawParams) -> Result<(Target, RuleSpec), ConfigError> {
     let target = Target::parse(name).ok_or_else(|| {
         ConfigError::Invalid(format!("target '{}' is not one of {}", params::shown(name), Target::NAMES.join(", ")))
     })?;
+    // A malformed identifier is reported as such whatever the target.
+    for p in ["table", "expiry_column"] {
+        if let Some(v) = raw.get(p) {
+            Ident::parse(p, v)?;
+        }
+    }
     if let Some(rule) = target.preset() {
         if let Some(p) = ["table", "expiry_column"].into_iter().find(|p| raw.get(p).is_some()) {
             return Err(ConfigError::Invalid(format!(
@@ -353,7 +359,7 @@ fn conf_error(path: &Path, e: ConfError) -> ConfigError {
         ConfError::Syntax(..)
         | ConfError::NoConnection(_)
         | ConfError::EmptyConnection(_)
-        | ConfError::Substitution(..) => {
+        | ConfError::Substitution(_) => {
             let _ = path;
             ConfigError::Invalid(msg)
         }

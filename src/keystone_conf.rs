@@ -28,8 +28,9 @@ pub enum ConfError {
     NoConnection(PathBuf),
     #[error("[database] connection in {0} is empty")]
     EmptyConnection(PathBuf),
-    #[error("[database] connection in {0} refers to another option (${1}), which tokenflush does not resolve: write the value itself (a literal $ is written $$)")]
-    Substitution(PathBuf, String),
+    /// The referenced name is not shown: in a password, the text after a `$` is the password's.
+    #[error("[database] connection in {0} contains a $ substitution, which tokenflush does not resolve: write the value itself, with a literal $ written $$ as oslo.config requires")]
+    Substitution(PathBuf),
 }
 
 /// The files oslo.config would read for `path`, in order: the file, then `<dir>/keystone.conf.d/*.conf`
@@ -63,13 +64,13 @@ pub fn database_connection(path: &Path) -> Result<String, ConfError> {
     }
     match found {
         Some((v, file)) if v.trim().is_empty() => Err(ConfError::EmptyConnection(file)),
-        Some((v, file)) => unescape_dollars(&v).map_err(|name| ConfError::Substitution(file, name)),
+        Some((v, file)) => unescape_dollars(&v).map_err(|_| ConfError::Substitution(file)),
         None => Err(ConfError::NoConnection(path.to_path_buf())),
     }
 }
 
 /// oslo.config substitutes `$name` and `${name}` with other options' values and reads `$$` as
-/// one `$`. `$$` is undone here; a reference is refused with its name (never the value around it).
+/// one `$`. `$$` is undone here; a reference is refused (its name, for tests only, in the error).
 fn unescape_dollars(v: &str) -> Result<String, String> {
     let mut out = String::with_capacity(v.len());
     let mut chars = v.chars().peekable();

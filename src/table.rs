@@ -154,8 +154,8 @@ async fn column_kind(
         Some("bigint") => Some(TimeKind::EpochMicros),
         Some(small @ ("int" | "mediumint" | "smallint" | "tinyint")) => {
             return Err(DbError::Schema(format!(
-                "expiry_column {col} in table {table} is {small}, too small for epoch microseconds; \
-                 epoch seconds are not supported (use DATETIME, TIMESTAMP or BIGINT microseconds)"
+                "expiry_column {col} in table {table} is {small}, not DATETIME or TIMESTAMP, and too small for \
+                 epoch microseconds (epoch seconds are not supported)"
             )))
         }
         Some(other) => {

@@ -288,7 +288,8 @@ fn schema_problems_are_6_at_level_10_and_190_in_a_monitor() {
     db.sql("CREATE TABLE no_pk (id INT, expires DATETIME, INDEX(expires))");
     db.sql("CREATE TABLE two_col_pk (a INT, b INT, expires DATETIME, PRIMARY KEY (a, b))");
     let dir = temp_dir();
-    let good = db.agent(dir.path());
+    // table and expiry_column apply with target=custom only.
+    let good = db.agent(dir.path()).param("target", "custom").param("table", "token").param("expiry_column", "expires");
     let missing_db = format!("mysql://root@127.0.0.1:{}/no_such_database", db.server.port);
     for (what, param, value, word) in [
         ("missing table", "table", "no_such_table", "does not exist"),

@@ -62,7 +62,12 @@ fn no_zone_changes_which_rows_go() {
         seed(&db);
         for table in ["token", "token_ts"] {
             let dir = temp_dir();
-            let a = db.agent(dir.path()).param("table", table).env("TZ", "Asia/Kathmandu");
+            let a = db
+                .agent(dir.path())
+                .param("target", "custom")
+                .param("table", table)
+                .param("expiry_column", "expires")
+                .env("TZ", "Asia/Kathmandu");
             assert_eq!(a.run("start").code, 0);
             let m = a.run("monitor");
             assert_eq!(m.code, 0, "{tz} {table}: {m:?}");
