@@ -215,8 +215,9 @@ def read_sample(path):
         with open(path) as f:
             next(f)
             for line in f:
-                e, rd, hl, mt = line.rstrip("\n").split(",")
-                pts.append((int(e) / 1e6, float(rd or 0), float(hl or 0), float(mt or 0)))
+                v = line.rstrip("\n").split(",")
+                pur = float(v[4] or 0) if len(v) > 4 else None
+                pts.append((int(v[0]) / 1e6, float(v[1] or 0), float(v[2] or 0), float(v[3] or 0), pur))
     except (OSError, StopIteration):
         pass
     return pts
@@ -350,9 +351,12 @@ def write_md(d, runs, md_path, svg_path):
         rc = r["rows"] / r["commit_s"]
         rp = r["rows"] / r["purged_s"]
         ps = r["ps"]
+        label = LABELS[m]
+        if r.get("client") and r["client"].get("walk"):
+            label += " (walk: %s)" % r["client"]["walk"]
         mx = fmt(ps["max_rows_per_trx"]) + (" (≥, history full)" if ps["history_overflow"] else "")
         L.append("| %s | %s | %.2f s | %s | %.2f s | **%s** | %s | %s | %s | %s |" % (
-            LABELS[m], fmt(r["rows"]), r["commit_s"], fmt(rc), r["purged_s"], fmt(rp),
+            label, fmt(r["rows"]), r["commit_s"], fmt(rc), r["purged_s"], fmt(rp),
             ratio(rp, single_p), ratio(rp, bulk_p), mx,
             ("%.1f MB" % (r["rss_kb"] / 1024.0)) if r["rss_kb"] else "–"))
     L.append("")
@@ -476,23 +480,24 @@ class Svg:
 
 
 def nice_ticks(hi, n=5):
+    import math
     if hi <= 0:
         return [0]
     raw = hi / n
-    mag = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 1
+    mag = 10 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         step = m * mag
         if hi / step <= n:
             break
-    out, v = [], 0
-    while v <= hi * 1.0001:
-        out.append(v)
-        v += step
+    out, i = [], 0
+    while i * step <= hi * 1.0001:
+        out.append(round(i * step, 10))
+        i += 1
     return out
 
 
 def panel(svg, y0, h, title, xmax, ymax, xlabel, ylabel, log_y=False, ymin=0.1):
-    L, R = 70, svg.w - 190
+    L, R = 70, svg.w - 250
     svg.text(L, y0 + 14, title, 13, bold=True)
     top, bot = y0 + 24, y0 + h - 30
     svg.line(L, bot, R, bot, "#444")
@@ -530,7 +535,7 @@ def panel(svg, y0, h, title, xmax, ymax, xlabel, ylabel, log_y=False, ymin=0.1):
 def write_svg(d, runs, path):
     reg = json.load(open(os.path.join(d, "regime.json")))
     methods = [m for m in METHOD_ORDER if (m, "quiet") in runs or (m, "load") in runs]
-    svg = Svg(980)
+    svg = Svg(1040)
     svg.text(20, 22, "tokenflush benchmark — %s, %s rows, buffer pool %s (%s)" % (
         reg["regime"], fmt(reg["rows"]), reg["pool"], reg["date"]), 15, bold=True)
     y = 34
@@ -538,30 +543,48 @@ def write_svg(d, runs, path):
     if quiet:
         xmax = max(r["purged_s"] for _, r in quiet) * 1.02
         ymax = max(max(r["rows"] for _, r in quiet), 1) * 1.05
-        X, Y, L, R, top, bot = panel(svg, y, 300, "Rows deleted over time, no load (● last commit, ■ purged)",
-                                     xmax, ymax, "seconds since the method started", "rows deleted")
-        for i, (m, r) in enumerate(quiet):
-            c = COLORS[m]
-            pts = [(p[0] - r["t0"], p[1]) for p in r["sample"] if r["t0"] - 0.2 <= p[0] <= r["t2"] + 0.2]
+        X, Y, L, R, top, bot = panel(svg, y, 300, "Rows deleted (solid) and purged (dashed) over time, no load "
+                                     "(● last commit, ■ purge done)", xmax, ymax, "seconds since the method started",
+                                     "rows")
+
+        def series(r, idx):
             base = None
             for p in r["sample"]:
-                if p[0] <= r["t0"]:
-                    base = p[1]
+                if p[0] <= r["t0"] and p[idx] is not None:
+                    base = p[idx]
             if base is None and r["sample"]:
-                base = r["sample"][0][1]
-            pts = [(X(max(0, t)), Y(min(v - (base or 0), ymax))) for t, v in pts]
-            svg.poly(pts, c)
+                base = r["sample"][0][idx]
+            return [(max(0.0, p[0] - r["t0"]), p[idx] - (base or 0)) for p in r["sample"]
+                    if r["t0"] - 0.2 <= p[0] <= r["t2"] + 0.2 and p[idx] is not None]
+
+        has_purged = any(p[4] is not None for _, r in quiet for p in r["sample"])
+        for i, (m, r) in enumerate(quiet):
+            c = COLORS[m]
+            svg.poly([(X(t), Y(min(v, ymax))) for t, v in series(r, 1)], c)
+            if has_purged:
+                svg.poly([(X(t), Y(min(max(v, 0), ymax))) for t, v in series(r, 4)], c, 1.2, "4,3")
             svg.add('<circle cx="%.1f" cy="%.1f" r="4" fill="%s"/>' % (X(r["commit_s"]), Y(r["rows"]), c))
             svg.add('<rect x="%.1f" y="%.1f" width="7" height="7" fill="%s"/>' % (X(r["purged_s"]) - 3.5, Y(r["rows"]) - 3.5, c))
             svg.line(R + 10, top + 10 + i * 18, R + 30, top + 10 + i * 18, c, 3)
             svg.text(R + 35, top + 14 + i * 18, LABELS[m], 10)
         y += 300
-        hmax = max(max((p[2] for p in r["sample"]), default=0) for _, r in quiet) * 1.05 or 1
-        X, Y, L, R, top, bot = panel(svg, y, 200, "InnoDB purge backlog (history list length), no load",
-                                     xmax, hmax, "seconds since the method started", "undo logs")
-        for m, r in quiet:
-            pts = [(X(max(0, p[0] - r["t0"])), Y(p[2])) for p in r["sample"] if r["t0"] - 0.2 <= p[0] <= r["t2"] + 0.2]
-            svg.poly(pts, COLORS[m])
+        if has_purged:
+            lag = {}
+            for m, r in quiet:
+                d, p = series(r, 1), series(r, 4)
+                lag[m] = [(t, max(0.0, dv - pv)) for (t, dv), (_, pv) in zip(d, p)]
+            hmax = max(max((v for _, v in pts), default=0) for pts in lag.values()) * 1.05 or 1
+            X, Y, L, R, top, bot = panel(svg, y, 200, "Purge backlog: rows deleted but not yet purged, no load",
+                                         xmax, hmax, "seconds since the method started", "rows")
+            for m, r in quiet:
+                svg.poly([(X(t), Y(v)) for t, v in lag[m]], COLORS[m])
+        else:
+            hmax = max(max((p[2] for p in r["sample"]), default=0) for _, r in quiet) * 1.05 or 1
+            X, Y, L, R, top, bot = panel(svg, y, 200, "InnoDB purge backlog (history list length), no load",
+                                         xmax, hmax, "seconds since the method started", "undo logs")
+            for m, r in quiet:
+                pts = [(X(max(0, p[0] - r["t0"])), Y(p[2])) for p in r["sample"] if r["t0"] - 0.2 <= p[0] <= r["t2"] + 0.2]
+                svg.poly(pts, COLORS[m])
         y += 210
     loaded = [(m, runs[(m, "load")]) for m in methods if (m, "load") in runs and runs[(m, "load")].get("ops")]
     if loaded:
@@ -579,12 +602,20 @@ def write_svg(d, runs, path):
             for o in r["ops"]:
                 k = int((o[0] - r["idle_start"]) / 0.25)
                 buckets.setdefault(k, []).append(o[2])
-            mx, md = [], []
+            # One line segment per run of consecutive buckets: an empty bucket (nothing completed,
+            # e.g. every connection stalled) breaks the line instead of being interpolated over.
+            mx, md, prev = [], [], None
             for k in sorted(buckets):
+                if prev is not None and k != prev + 1:
+                    svg.poly(mx, COLORS[m], 1.2)
+                    svg.poly(md, "#333", 1, "3,2")
+                    mx, md = [], []
                 v = sorted(buckets[k])
                 x = X(min(xmax, (k + 0.5) * 0.25))
                 mx.append((x, Y(v[-1])))
                 md.append((x, Y(pct(v, 50))))
+                svg.add('<circle cx="%.1f" cy="%.1f" r="1.3" fill="%s"/>' % (x, Y(v[-1]), COLORS[m]))
+                prev = k
             svg.poly(mx, COLORS[m], 1.2)
             svg.poly(md, "#333", 1, "3,2")
             svg.text(R + 10, top + 14, "— max", 10, color=COLORS[m])

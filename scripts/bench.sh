@@ -151,6 +151,7 @@ GRANT SELECT, INSERT ON keystone.* TO loadgen@'%';
 GRANT PROCESS ON *.* TO loadgen@'%';
 UPDATE performance_schema.setup_actors SET ENABLED = 'NO', HISTORY = 'NO';
 INSERT INTO performance_schema.setup_actors (HOST, USER, ROLE, ENABLED, HISTORY) VALUES ('%', 'root', '%', 'YES', 'YES');
+SET GLOBAL innodb_monitor_enable = 'purge_del_mark_records';
 SQL
     CTL_USER=ctl
 

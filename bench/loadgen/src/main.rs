@@ -4,8 +4,9 @@
 //! `loadgen keystone-offset` Keystone's token_flush as it was from Pike to Queens (one transaction per
 //!                           batch), or with `--single-trx` as from Juno to Ocata (all batches in one).
 //! `loadgen limit-loop`      the naive `DELETE … WHERE expires < :now LIMIT n` loop, autocommit.
-//! `loadgen sample`          every --interval-ms: Handler_delete (rows deleted), the purge history length and
-//!                           the largest trx_rows_modified in information_schema.innodb_trx (CSV).
+//! `loadgen sample`          every --interval-ms: Handler_delete (rows deleted), the purge history length,
+//!                           the largest trx_rows_modified in information_schema.innodb_trx and the
+//!                           delete-marked records purged so far (CSV).
 //!
 //! The two peers print one JSON object on stdout, like `tokenflush flush --json`.
 
@@ -348,7 +349,7 @@ async fn limit_loop(a: &Args) -> Res<()> {
 /// the exact figure from performance_schema.
 async fn sample(a: &Args) -> Res<()> {
     let mut c = connect(&a.url).await?;
-    let mut out = String::from("epoch_us,rows_deleted,history_length,max_trx_rows\n");
+    let mut out = String::from("epoch_us,rows_deleted,history_length,max_trx_rows,rows_purged\n");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let deadline = Instant::now() + Duration::from_secs_f64(a.max_seconds);
     let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms.max(10)));
@@ -363,22 +364,25 @@ async fn sample(a: &Args) -> Res<()> {
         if Instant::now() >= deadline {
             break;
         }
-        let st: Vec<(String, String)> = c
-            .query(
-                "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
-                 WHERE VARIABLE_NAME IN ('HANDLER_DELETE', 'INNODB_HISTORY_LIST_LENGTH')",
+        // One round trip: rows deleted (Handler_delete), purge history length, delete-marked
+        // records purged so far (INNODB_METRICS purge_del_mark_records, enabled by bench.sh),
+        // and the largest open transaction.
+        let row: Option<(Option<String>, Option<String>, Option<u64>, Option<u64>)> = c
+            .query_first(
+                "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'HANDLER_DELETE'), \
+                        (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH'), \
+                        (SELECT `COUNT` FROM information_schema.INNODB_METRICS WHERE NAME = 'purge_del_mark_records'), \
+                        (SELECT COALESCE(MAX(trx_rows_modified), 0) FROM information_schema.innodb_trx)",
             )
             .await?;
-        let get = |n: &str| st.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
-        let m: Option<u64> = c
-            .query_first("SELECT COALESCE(MAX(trx_rows_modified), 0) FROM information_schema.innodb_trx")
-            .await?;
+        let (del, hist, purged, maxtrx) = row.unwrap_or((None, None, None, None));
         out.push_str(&format!(
-            "{},{},{},{}\n",
+            "{},{},{},{},{}\n",
             epoch_us(),
-            get("HANDLER_DELETE"),
-            get("INNODB_HISTORY_LIST_LENGTH"),
-            m.unwrap_or(0)
+            del.unwrap_or_default(),
+            hist.unwrap_or_default(),
+            maxtrx.unwrap_or(0),
+            purged.unwrap_or(0)
         ));
         if let Some(f) = ready.take() {
             std::fs::write(f, format!("{}\n", epoch_us()))?;
