@@ -213,6 +213,9 @@ pub struct Session {
     /// MariaDB (not MySQL): `SET STATEMENT max_statement_time` bounds statements on the server.
     pub mariadb: bool,
     pub schema: String,
+    /// The session's `innodb_lock_wait_timeout`: how long one statement may legitimately wait
+    /// on a row lock, which the engine must leave room for before starting a chunk.
+    pub lock_wait: Duration,
 }
 
 pub async fn connect(url: &DbUrl, session: SessionOpts, deadline: Deadline) -> Result<Session, DbError> {
@@ -221,7 +224,12 @@ pub async fn connect(url: &DbUrl, session: SessionOpts, deadline: Deadline) -> R
     let row: Option<(String, Option<String>)> =
         within(deadline, CONNECT_TIMEOUT, "server version", conn.query_first("SELECT VERSION(), DATABASE()")).await?;
     let (version, schema) = row.unwrap_or_default();
-    Ok(Session { conn, mariadb: version.contains("MariaDB"), schema: schema.unwrap_or_default() })
+    Ok(Session {
+        conn,
+        mariadb: version.contains("MariaDB"),
+        schema: schema.unwrap_or_default(),
+        lock_wait: Duration::from_secs(u64::from(session.lock_wait_timeout.max(1))),
+    })
 }
 
 impl Session {

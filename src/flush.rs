@@ -17,7 +17,6 @@
 //! The engine knows nothing about OCF. It takes a connection, a table plan, a deadline and a stop
 //! flag, and reports what it did; the monitor and the one-shot CLI both drive it.
 
-use std::cmp::Ordering;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -337,50 +336,48 @@ async fn run(
         if stop.requested() {
             return Ok(End::Stopped);
         }
-        // Stop with margin: a chunk may take several times the last one's duration.
+        // Stop with margin: a chunk may take several times the last one's duration. (Its lock
+        // waits shrink with the time left: see `bounded`.)
         if let Some(left) = deadline.remaining() {
             if left < chunk_time * 3 + Duration::from_millis(100) {
                 return Ok(End::Budget);
             }
         }
         let t0 = Instant::now();
-        let (text, params) = sql.select(walk, cursor.as_ref(), &cutoff, limit);
-        let rows = match select_chunk(s, &text, params, deadline).await {
-            Ok(r) => r,
+        // The chunk's last key: the `limit`-th expired row after the cursor. Only one row crosses
+        // the wire, and the DELETE below then works on a key range, as InnoDB likes best.
+        let (text, params) = sql.boundary(walk, cursor.as_ref(), &cutoff, limit);
+        let boundary = match select_chunk(s, &text, params, deadline).await {
+            Ok(rows) => rows.into_iter().next().and_then(Cursor::from_row),
             Err(e) if is_statement_timeout(&e) => return Ok(End::Budget),
             Err(e) => return Err(e),
         };
-        let seen = rows.len();
-        let last = rows.last().cloned().and_then(Cursor::from_row);
-        let mut keys: Vec<Value> = rows.into_iter().filter_map(|mut r| r.take::<Value, _>(0)).collect();
-        // In primary-key order InnoDB visits the clustered index pages in sequence.
-        keys.sort_by(value_order);
-        let deleted = if keys.is_empty() {
-            0
-        } else {
-            let (text, params) = sql.delete_keys(&keys, &cutoff);
-            match exec_chunk(s, &text, params, deadline, stop).await {
-                Ok(n) => n,
-                Err(ChunkError::TooBig) if limit > 1 => {
-                    limit = (limit / 2).max(1);
-                    crate::warn!("chunk exceeded a Galera write-set limit; retrying with {limit} rows");
-                    continue;
-                }
-                Err(ChunkError::TooBig) => {
-                    return Err(DbError::Misconfigured(
-                        "a single row exceeds wsrep_max_ws_rows or wsrep_max_ws_size: raise the limit".into(),
-                    ))
-                }
-                Err(ChunkError::Locked(msg)) => {
-                    crate::warn!(
-                        "{seen} rows stayed locked by another transaction ({msg}); leaving them for the next flush"
-                    );
-                    skipped_locked += seen as u64;
-                    0
-                }
-                Err(ChunkError::StatementTimeout) => return Ok(End::Budget),
-                Err(ChunkError::Db(e)) => return Err(e),
+        let (text, params) = sql.delete_range(walk, cursor.as_ref(), boundary.as_ref(), &cutoff, limit);
+        let deleted = match exec_chunk(s, &text, params, deadline, stop).await {
+            Ok(n) => n,
+            Err(ChunkError::TooBig) if limit > 1 => {
+                limit = (limit / 2).max(1);
+                crate::warn!("chunk exceeded a Galera write-set limit; retrying with {limit} rows");
+                continue;
             }
+            Err(ChunkError::TooBig) => {
+                return Err(DbError::Misconfigured(
+                    "a single row exceeds wsrep_max_ws_rows or wsrep_max_ws_size: raise the limit".into(),
+                ))
+            }
+            Err(ChunkError::Locked(msg)) => {
+                crate::warn!("a chunk stayed locked by another transaction ({msg}); leaving it for the next flush");
+                skipped_locked += u64::from(limit);
+                match boundary {
+                    Some(b) => {
+                        cursor = Some(b);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            Err(ChunkError::StatementTimeout) => return Ok(End::Budget),
+            Err(ChunkError::Db(e)) => return Err(e),
         };
         if deleted > 0 {
             report.rows += deleted;
@@ -388,13 +385,13 @@ async fn run(
             report.max_chunk_rows = report.max_chunk_rows.max(deleted);
             on_chunk(report.rows);
         }
-        if last.is_some() {
-            cursor = last;
-        }
         chunk_time = t0.elapsed();
-        // Fewer rows than asked for: the walk reached the end of the backlog.
-        if seen < limit as usize {
-            break;
+        match boundary {
+            Some(b) => cursor = Some(b),
+            // No `limit`-th row: this was the tail of the backlog. A full tail means rows expired
+            // concurrently; go round again from the same cursor.
+            None if deleted < u64::from(limit) => break,
+            None => {}
         }
         let mut pause = opts.sleep;
         if let Some(fc) = flow_control.as_mut() {
@@ -532,61 +529,92 @@ impl Cursor {
 
 /// The statements of one flush, rendered once from the table plan.
 struct Statements {
-    expiry_first: String,
-    expiry_next: String,
-    pk_first: String,
-    pk_next: String,
-    delete_head: String,
-    delete_tail: String,
+    table: String,
+    pk: String,
+    exp: String,
+    hint: String,
+    pred: String,
 }
 
 impl Statements {
     /// `pred` is the rule's predicate ([`crate::rule::ExpiryRule::predicate`]); the expiry walk
     /// is only chosen for a simple rule, where it reads `expiry < ?`.
     fn new(plan: &TablePlan, pred: &str) -> Statements {
-        let (t, pk, exp, hint) = (&plan.table, &plan.pk, &plan.expiry, plan.index_hint());
-        let keyset = format!("({exp} > ? OR ({exp} = ? AND {pk} > ?))");
         Statements {
-            expiry_first: format!("SELECT {pk}, {exp} FROM {t}{hint} WHERE {pred} ORDER BY {exp}, {pk} LIMIT "),
-            expiry_next: format!(
-                "SELECT {pk}, {exp} FROM {t}{hint} WHERE {pred} AND {keyset} ORDER BY {exp}, {pk} LIMIT "
-            ),
-            pk_first: format!("SELECT {pk} FROM {t} FORCE INDEX (PRIMARY) WHERE {pred} ORDER BY {pk} LIMIT "),
-            pk_next: format!(
-                "SELECT {pk} FROM {t} FORCE INDEX (PRIMARY) WHERE {pk} > ? AND {pred} ORDER BY {pk} LIMIT "
-            ),
-            delete_head: format!("DELETE FROM {t} WHERE {pk} IN ("),
-            delete_tail: format!(") AND {pred}"),
+            table: plan.table.to_string(),
+            pk: plan.pk.to_string(),
+            exp: plan.expiry.to_string(),
+            hint: plan.index_hint(),
+            pred: pred.to_string(),
         }
     }
 
-    /// `cutoff` holds the predicate's parameters.
-    fn select(&self, walk: Walk, cursor: Option<&Cursor>, cutoff: &[Value], limit: u32) -> (String, Vec<Value>) {
-        match (walk, cursor) {
-            (Walk::PrimaryKey, None) => (format!("{}{limit}", self.pk_first), cutoff.to_vec()),
-            (Walk::PrimaryKey, Some(c)) => {
-                let mut params = vec![c.pk.clone()];
-                params.extend_from_slice(cutoff);
-                (format!("{}{limit}", self.pk_next), params)
+    /// `(after cursor)`, `(up to boundary)` and `ORDER BY` for the walk, with their parameters
+    /// appended to `params` (the predicate's, which come first in the text).
+    fn walk_clauses(
+        &self,
+        walk: Walk,
+        after: Option<&Cursor>,
+        upto: Option<&Cursor>,
+        params: &mut Vec<Value>,
+    ) -> (String, String) {
+        let (pk, exp) = (&self.pk, &self.exp);
+        let mut clauses = String::new();
+        match walk {
+            Walk::PrimaryKey => {
+                if let Some(c) = after {
+                    clauses.push_str(&format!(" AND {pk} > ?"));
+                    params.push(c.pk.clone());
+                }
+                if let Some(c) = upto {
+                    clauses.push_str(&format!(" AND {pk} <= ?"));
+                    params.push(c.pk.clone());
+                }
+                (clauses, format!("ORDER BY {pk}"))
             }
-            (_, None) => (format!("{}{limit}", self.expiry_first), cutoff.to_vec()),
-            (_, Some(c)) => (format!("{}{limit}", self.expiry_next), keyset_params(c, cutoff)),
+            Walk::Expiry => {
+                for (c, cmp, tie) in [(after, ">", ">"), (upto, "<", "<=")] {
+                    if let Some(c) = c {
+                        let e = c.exp.clone().unwrap_or(Value::NULL);
+                        clauses.push_str(&format!(" AND ({exp} {cmp} ? OR ({exp} = ? AND {pk} {tie} ?))"));
+                        params.extend([e.clone(), e, c.pk.clone()]);
+                    }
+                }
+                (clauses, format!("ORDER BY {exp}, {pk}"))
+            }
         }
     }
 
-    fn delete_keys(&self, keys: &[Value], cutoff: &[Value]) -> (String, Vec<Value>) {
-        let marks = vec!["?"; keys.len()].join(",");
-        let mut params = keys.to_vec();
-        params.extend_from_slice(cutoff);
-        (format!("{}{marks}{}", self.delete_head, self.delete_tail), params)
+    /// The key of the `limit`-th row to delete after `cursor`.
+    fn boundary(&self, walk: Walk, cursor: Option<&Cursor>, pred_params: &[Value], limit: u32) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, order) = self.walk_clauses(walk, cursor, None, &mut params);
+        let (cols, hint) = match walk {
+            Walk::PrimaryKey => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
+            Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
+        };
+        let offset = limit.saturating_sub(1);
+        let sql = format!(
+            "SELECT {cols} FROM {}{hint} WHERE {}{clauses} {order} LIMIT 1 OFFSET {offset}",
+            self.table, self.pred
+        );
+        (sql, params)
     }
-}
 
-fn keyset_params(c: &Cursor, cutoff: &[Value]) -> Vec<Value> {
-    let exp = c.exp.clone().unwrap_or(Value::NULL);
-    let mut params = cutoff.to_vec();
-    params.extend([exp.clone(), exp, c.pk.clone()]);
-    params
+    /// Deletes the expired rows after `cursor` up to and including `upto` (to the end when
+    /// `None`), never more than `limit`, re-checking the predicate on each row.
+    fn delete_range(
+        &self,
+        walk: Walk,
+        cursor: Option<&Cursor>,
+        upto: Option<&Cursor>,
+        pred_params: &[Value],
+        limit: u32,
+    ) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, order) = self.walk_clauses(walk, cursor, upto, &mut params);
+        (format!("DELETE FROM {} WHERE {}{clauses} {order} LIMIT {limit}", self.table, self.pred), params)
+    }
 }
 
 async fn select_chunk(s: &mut Session, sql: &str, params: Vec<Value>, deadline: Deadline) -> Result<Vec<Row>, DbError> {
@@ -644,33 +672,27 @@ async fn exec_chunk(
 }
 
 /// On MariaDB, bounds the statement on the server too: a client that gives up on a hung
-/// statement would otherwise leave it running there, holding its locks.
+/// statement would otherwise leave it running there, holding its locks. The statement may also
+/// wait on a row lock for at most half the time left (0: fail at once rather than wait), so a
+/// lock met near the end of the budget ends the chunk as a lock timeout, which is retried or
+/// skipped, instead of running into the client's timeout.
 ///
-/// The bound is the time left rounded up to whole seconds: the statement text then changes at
-/// most once a second, so the driver's prepared-statement cache keeps working across chunks. The
-/// client-side timeout still holds the exact deadline.
+/// Both bounds are whole seconds: the statement text then changes at most once a second, so the
+/// driver's prepared-statement cache keeps working across chunks. The client-side timeout still
+/// holds the exact deadline.
 fn bounded(s: &Session, sql: &str, deadline: Deadline) -> String {
     match (s.mariadb, deadline.remaining()) {
-        (true, Some(left)) => {
-            format!("SET STATEMENT max_statement_time={} FOR {sql}", left.as_secs_f64().ceil().max(1.0))
-        }
+        (true, Some(left)) => format!(
+            "SET STATEMENT max_statement_time={}, innodb_lock_wait_timeout={} FOR {sql}",
+            left.as_secs_f64().ceil().max(1.0),
+            (left.as_secs() / 2).min(s.lock_wait.as_secs())
+        ),
         _ => sql.to_string(),
     }
 }
 
 fn is_statement_timeout(e: &DbError) -> bool {
     matches!(e.server_code(), Some(code::STATEMENT_TIMEOUT | code::QUERY_INTERRUPTED))
-}
-
-/// Orders primary-key values the way InnoDB stores them, closely enough for locality: numbers
-/// numerically, strings byte-wise. The order only affects speed, never which rows go.
-fn value_order(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::UInt(x), Value::UInt(y)) => x.cmp(y),
-        (Value::Bytes(x), Value::Bytes(y)) => x.cmp(y),
-        _ => Ordering::Equal,
-    }
 }
 
 /// What `--dry-run` shows: how many rows a flush would delete now, and the oldest expiry.
