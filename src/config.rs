@@ -154,30 +154,11 @@ pub enum DbSource {
     KeystoneConf(PathBuf),
 }
 
-/// Every parameter checked for form; files named by it not yet read.
+/// Every setting except the database connection: what `Syntax` checked and `Config` keeps.
 #[derive(Clone, Debug)]
-pub struct Syntax {
-    pub source: DbSource,
-    pub password_file: Option<PathBuf>,
+pub struct Settings {
     pub target: Target,
     /// What to delete: the preset's rule, or `table`/`expiry_column` with `target=custom`.
-    pub rule: RuleSpec,
-    pub interval: Duration,
-    pub grace: Duration,
-    pub batch_size: NonZeroU32,
-    pub sleep: Duration,
-    pub max_runtime: Duration,
-    pub retry_interval: Duration,
-    pub state_dir: StateDir,
-    pub metrics_file: Option<PathBuf>,
-    pub node_attributes: bool,
-}
-
-/// The validated configuration every action and the CLI work from.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub db: DbUrl,
-    pub target: Target,
     pub rule: RuleSpec,
     pub interval: Duration,
     pub grace: Duration,
@@ -190,6 +171,36 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// Publish backlog and last success as transient node attributes with attrd_updater.
     pub node_attributes: bool,
+}
+
+/// Every parameter checked for form; files named by it not yet read.
+#[derive(Clone, Debug)]
+pub struct Syntax {
+    pub source: DbSource,
+    pub password_file: Option<PathBuf>,
+    pub settings: Settings,
+}
+
+/// The validated configuration every action and the CLI work from: the settings, and the
+/// database URL with the password from wherever it came.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub db: DbUrl,
+    pub settings: Settings,
+}
+
+impl std::ops::Deref for Syntax {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl std::ops::Deref for Config {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
 }
 
 pub fn parse_facility(s: &str) -> Option<syslog::Facility> {
@@ -241,9 +252,7 @@ impl Syntax {
         }
         let (target, rule) = parse_target(raw)?;
         let metrics_file = raw.get("metrics_file").map(|p| absolute("metrics_file", p)).transpose()?;
-        Ok(Syntax {
-            source,
-            password_file,
+        let settings = Settings {
             target,
             rule,
             interval: secs("interval"),
@@ -257,7 +266,8 @@ impl Syntax {
             state_dir: StateDir::from_params(raw, env)?,
             metrics_file,
             node_attributes: raw.get("node_attributes").is_some_and(params::is_true),
-        })
+        };
+        Ok(Syntax { source, password_file, settings })
     }
 
     /// Reads the files the parameters name and returns the complete configuration.
@@ -285,20 +295,7 @@ impl Syntax {
                 "connection asks for TLS (ssl_*), but this tokenflush was built without the 'tls' feature".into(),
             ));
         }
-        Ok(Config {
-            db,
-            target: self.target,
-            rule: self.rule,
-            interval: self.interval,
-            grace: self.grace,
-            batch_size: self.batch_size,
-            sleep: self.sleep,
-            max_runtime: self.max_runtime,
-            retry_interval: self.retry_interval,
-            state_dir: self.state_dir,
-            metrics_file: self.metrics_file,
-            node_attributes: self.node_attributes,
-        })
+        Ok(Config { db, settings: self.settings })
     }
 }
 
