@@ -48,7 +48,7 @@ impl Target {
 
     /// The rule of a preset; `None` for [`Target::Custom`], whose rule comes from parameters.
     pub fn preset(self) -> Option<RuleSpec> {
-        let id = |s: &str| Ident::parse("preset", s).expect("preset identifiers are plain");
+        let id = Ident::known;
         match self {
             Target::KeystoneToken => Some(RuleSpec {
                 table: id("token"),
@@ -94,9 +94,10 @@ impl RuleSpec {
         RuleSpec { table, expiry: vec![ColSpec { name: expiry, optional: false }], deleted: vec![] }
     }
 
-    /// The column named in messages and used to walk the table: the last required expiry column.
-    pub fn main_column(&self) -> &Ident {
-        &self.expiry.iter().rev().find(|c| !c.optional).unwrap_or(&self.expiry[0]).name
+    /// The column named in messages and used to walk the table: the last required expiry column
+    /// (or the first one when all are optional). `None` only for a rule without any.
+    pub fn main_column(&self) -> Option<&Ident> {
+        self.expiry.iter().rev().find(|c| !c.optional).or(self.expiry.first()).map(|c| &c.name)
     }
 }
 
@@ -231,6 +232,18 @@ mod tests {
             assert_eq!(Target::parse(n).unwrap().name(), *n);
         }
         assert_eq!(Target::parse("token"), None);
-        assert_eq!(Target::KeystoneTrust.preset().unwrap().main_column().as_str(), "expires_at");
+        assert_eq!(Target::KeystoneTrust.preset().unwrap().main_column().unwrap().as_str(), "expires_at");
+    }
+
+    #[test]
+    fn every_preset_identifier_passes_validation() {
+        for t in [Target::KeystoneToken, Target::KeystoneTrust] {
+            let spec = t.preset().unwrap();
+            let names =
+                std::iter::once(&spec.table).chain(spec.expiry.iter().map(|c| &c.name)).chain(spec.deleted.iter());
+            for name in names {
+                assert!(Ident::parse("preset", name.as_str()).is_ok(), "{}", name.as_str());
+            }
+        }
     }
 }

@@ -74,7 +74,10 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
             return Err(DbError::Schema(format!("column {d} does not exist in table {table}")));
         }
     }
-    let main = spec.main_column().clone();
+    let main = spec
+        .main_column()
+        .ok_or_else(|| DbError::Schema(format!("no expiry column is configured for table {}", spec.table)))?
+        .clone();
     let expiry_name = main.clone();
     let pk: Vec<String> = within(
         deadline,
