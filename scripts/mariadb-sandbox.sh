@@ -91,23 +91,8 @@ status)
     ;;
 schema)
     db=${1:-keystone}
-    client "$dir" <<SQL
-CREATE DATABASE IF NOT EXISTS \`$db\`;
-USE \`$db\`;
-CREATE TABLE IF NOT EXISTS token (
-    id VARCHAR(64) NOT NULL,
-    expires DATETIME NULL,
-    extra TEXT NULL,
-    valid TINYINT(1) NOT NULL DEFAULT 1,
-    trust_id VARCHAR(64) NULL,
-    user_id VARCHAR(64) NULL,
-    PRIMARY KEY (id),
-    INDEX ix_token_expires (expires),
-    INDEX ix_token_expires_valid (expires, valid),
-    INDEX ix_token_user_id (user_id),
-    INDEX ix_token_trust_id (trust_id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3;
-SQL
+    { printf 'CREATE DATABASE IF NOT EXISTS `%s`;\nUSE `%s`;\n' "$db" "$db"
+      cat "$(dirname "$0")/keystone-token.sql"; } | client "$dir"
     ;;
 *) die "unknown command $cmd" ;;
 esac

@@ -17,20 +17,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenflush");
 
-/// The Keystone `token` table exactly as Keystone's migrations create it.
-pub const TOKEN_SCHEMA: &str = "CREATE TABLE token (
-    id VARCHAR(64) NOT NULL,
-    expires DATETIME NULL,
-    extra TEXT NULL,
-    valid TINYINT(1) NOT NULL DEFAULT 1,
-    trust_id VARCHAR(64) NULL,
-    user_id VARCHAR(64) NULL,
-    PRIMARY KEY (id),
-    INDEX ix_token_expires (expires),
-    INDEX ix_token_expires_valid (expires, valid),
-    INDEX ix_token_user_id (user_id),
-    INDEX ix_token_trust_id (trust_id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3";
+/// The Keystone `token` table exactly as Keystone's migrations create it; the same file gives
+/// the shell sandboxes their schema.
+pub const TOKEN_SCHEMA: &str = include_str!("../../scripts/keystone-token.sql");
 
 pub struct Server {
     pub dir: PathBuf,
