@@ -227,14 +227,33 @@ pub enum FlushResult {
 
 /// Connects, inspects the table and flushes until done, the deadline, or a stop request.
 pub async fn run_flush(config: &Config, deadline: Deadline, stop: &Stop) -> FlushResult {
-    run_flush_with(config, deadline, stop, &mut |_| {}).await
+    run_flush_with(config, deadline, stop, &mut NoProgress).await
 }
+
+/// Follows a flush as it runs: the interactive CLI draws a progress bar from it.
+pub trait Progress {
+    /// Whether to estimate the backlog before the first chunk (an extra query).
+    fn wants_backlog(&self) -> bool {
+        false
+    }
+    /// The flush is about to start on `table`, with `backlog` rows expected when estimated.
+    fn started(&mut self, _table: &str, _backlog: Option<u64>) {}
+    /// `rows` rows are deleted so far.
+    fn chunk(&mut self, _rows: u64) {}
+    /// The flush ended, whatever way.
+    fn finished(&mut self) {}
+}
+
+/// Following nobody: the monitor.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
 
 pub async fn run_flush_with(
     config: &Config,
     deadline: Deadline,
     stop: &Stop,
-    on_chunk: &mut dyn FnMut(u64),
+    progress: &mut dyn Progress,
 ) -> FlushResult {
     let session = SessionOpts { lock_wait_timeout: lock_wait_for(deadline) };
     let mut s = match db::connect(&config.db, session, deadline).await {
@@ -245,8 +264,14 @@ pub async fn run_flush_with(
         Ok(p) => p,
         Err(e) => return FlushResult::NotStarted(e),
     };
+    let backlog = match progress.wants_backlog() {
+        true => flush::estimate_backlog(&mut s, &plan, config.grace, deadline).await.ok(),
+        false => None,
+    };
+    progress.started(plan.table.as_str(), backlog);
     let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: config.sleep };
-    let report = flush::flush(&mut s, &plan, &opts, deadline, stop, on_chunk).await;
+    let report = flush::flush(&mut s, &plan, &opts, deadline, stop, &mut |rows| progress.chunk(rows)).await;
+    progress.finished();
     s.close().await;
     FlushResult::Ran(report)
 }

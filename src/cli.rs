@@ -12,10 +12,10 @@ use std::io::IsTerminal;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::actions::{self, FlushResult};
+use crate::actions::{self, FlushResult, Progress};
 use crate::config::{Config, RawParams};
 use crate::db::{self, Deadline, SessionOpts};
-use crate::flush::{self, End, FlushOpts, Stop};
+use crate::flush::{self, End, Stop};
 use crate::ocf::{OcfEnv, OcfStatus, Outcome};
 use crate::table;
 
@@ -156,11 +156,12 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
     crate::spawn_signal_watch(&rt, &stop);
     let outcome = if a.dry_run {
         rt.block_on(dry_run(&config, a.json))
-    } else if std::io::stderr().is_terminal() {
-        let result = rt.block_on(flush_with_progress(&config, deadline, &stop));
-        summarize(&result, a.json)
     } else {
-        let flush = actions::run_flush(&config, deadline, &stop);
+        // A bar only for a person watching: without a terminal the flush stays quiet.
+        let mut bar = Bar(None);
+        let mut quiet = actions::NoProgress;
+        let progress: &mut dyn Progress = if std::io::stderr().is_terminal() { &mut bar } else { &mut quiet };
+        let flush = actions::run_flush_with(&config, deadline, &stop, progress);
         match rt.block_on(flush::unless_stopped(&stop, flush::STOP_GRACE, flush)) {
             Some(result) => summarize(&result, a.json),
             None => Outcome::fail(
@@ -173,40 +174,44 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
     outcome
 }
 
-/// The interactive flush: estimates the backlog first, then draws rows deleted out of it, rows/s
-/// and the time left on stderr after every chunk. The bar is cleared before the summary.
-async fn flush_with_progress(config: &Config, deadline: Deadline, stop: &Stop) -> FlushResult {
-    let mut s = match db::connect(&config.db, SessionOpts::default(), deadline).await {
-        Ok(s) => s,
-        Err(e) => return FlushResult::NotStarted(e),
-    };
-    let plan = match table::inspect(&mut s, &config.rule, deadline).await {
-        Ok(p) => p,
-        Err(e) => return FlushResult::NotStarted(e),
-    };
-    let backlog = flush::estimate_backlog(&mut s, &plan, config.grace, deadline).await.unwrap_or(0);
-    let bar = ProgressBar::with_draw_target(Some(backlog.max(1)), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} rows, {rate}, ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key("rate", |st: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0} rows/s", st.per_sec());
-            }),
-    );
-    bar.set_prefix(format!("flushing {}", plan.table.as_str()));
-    bar.tick();
-    let opts = FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: config.sleep };
-    let mut on_chunk = |rows: u64| {
-        // The estimate is the optimizer's guess: grow the bar rather than overflow it.
-        if bar.length().is_some_and(|l| rows > l) {
-            bar.set_length(rows);
+/// The interactive flush's progress bar: rows deleted out of the estimated backlog, rows/s and
+/// the time left, on stderr after every chunk. It is cleared before the summary.
+struct Bar(Option<ProgressBar>);
+
+impl Progress for Bar {
+    fn wants_backlog(&self) -> bool {
+        true
+    }
+
+    fn started(&mut self, table: &str, backlog: Option<u64>) {
+        let bar = ProgressBar::with_draw_target(Some(backlog.unwrap_or(0).max(1)), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} rows, {rate}, ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("rate", |st: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} rows/s", st.per_sec());
+                }),
+        );
+        bar.set_prefix(format!("flushing {table}"));
+        bar.tick();
+        self.0 = Some(bar);
+    }
+
+    fn chunk(&mut self, rows: u64) {
+        if let Some(bar) = &self.0 {
+            // The estimate is the optimizer's guess: grow the bar rather than overflow it.
+            if bar.length().is_some_and(|l| rows > l) {
+                bar.set_length(rows);
+            }
+            bar.set_position(rows);
         }
-        bar.set_position(rows);
-    };
-    let report = flush::flush(&mut s, &plan, &opts, deadline, stop, &mut on_chunk).await;
-    bar.finish_and_clear();
-    s.close().await;
-    FlushResult::Ran(report)
+    }
+
+    fn finished(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 async fn dry_run(config: &Config, json: bool) -> Outcome {
