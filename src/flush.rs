@@ -2,12 +2,14 @@
 //!
 //! A flush reads the cutoff once from the server's clock (`UTC_TIMESTAMP() - grace`, never
 //! `NOW()` and never this node's clock), takes a named lock so that only one flusher works on a
-//! table at a time, and then walks the expiry index in `(expiry, primary key)` order. Each chunk
-//! is two statements: a SELECT of at most `batch_size` keys past the previous chunk's last key,
-//! and a DELETE of exactly those keys (sorted, so InnoDB visits the clustered index in order)
-//! that re-checks the expiry, so a row that was changed in between is never removed. Each DELETE
-//! commits on its own (autocommit): no transaction grows with the backlog, and a kill at any
-//! moment loses at most one chunk's work, which the next flush redoes.
+//! table at a time, and then walks the table in key order: along the expiry index by
+//! `(expiry, primary key)`, or along the primary key for a table far larger than the buffer pool
+//! (see [`pick_walk`]). Each chunk is two statements: a SELECT of the chunk's last key (the
+//! `batch_size`-th expired row past the previous chunk's last key), and a DELETE of the key range
+//! between the two, `ORDER BY … LIMIT batch_size`, that re-checks the expiry, so a row that was
+//! changed in between is never removed. Each DELETE commits on its own (autocommit): no
+//! transaction grows with the backlog, and a kill at any moment loses at most one chunk's work,
+//! which the next flush redoes.
 //!
 //! Walking forward from the last key, rather than repeating `DELETE … LIMIT n` from the start,
 //! keeps every chunk from rescanning the index entries earlier chunks deleted but InnoDB has not
