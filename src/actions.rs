@@ -14,7 +14,7 @@ use crate::flush::{self, End, FlushOpts, FlushReport, Stop};
 use crate::ocf::{OcfEnv, OcfError, OcfStatus, Outcome};
 use crate::state::{self, FlushRecord, State, StateError};
 use crate::table;
-use crate::{attrd, metrics};
+use crate::{attrd, metrics, Async};
 use crate::{error, info, warn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,11 +43,6 @@ impl Action {
             }
             _ => return None,
         })
-    }
-
-    /// Whether the action may talk to the database (and so needs an async runtime).
-    pub fn needs_runtime(self) -> bool {
-        matches!(self, Action::Monitor | Action::ValidateAll)
     }
 }
 
@@ -127,7 +122,7 @@ pub fn stop(ctx: &Ctx) -> Outcome {
     }
 }
 
-pub fn validate(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
+pub fn validate(ctx: &Ctx, rt: &Async) -> Outcome {
     let config = match Config::from_params(ctx.raw, ctx.env) {
         Ok(c) => c,
         Err(e) => return e.into(),
@@ -136,8 +131,10 @@ pub fn validate(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
         return ConfigError::Missing(format!("state_dir {} does not exist", config.state_dir.path.display())).into();
     }
     if ctx.env.check_level >= 10 {
-        if let Err(e) = rt.block_on(deep_check(&config, ctx.env)) {
-            return e.into();
+        match rt.block_on(deep_check(&config, ctx.env)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return e.into(),
+            Err(o) => return o,
         }
     }
     Outcome::ok()
@@ -152,7 +149,7 @@ async fn deep_check(config: &Config, env: &OcfEnv) -> Result<(), db::DbError> {
     r
 }
 
-pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
+pub fn monitor(ctx: &Ctx, rt: &Async) -> Outcome {
     let env = ctx.env;
     let dir = match StateDir::from_params(ctx.raw, env) {
         Ok(d) => d,
@@ -183,9 +180,10 @@ pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
 
     if env.check_level >= 10 {
         match rt.block_on(deep_check(&config, env)) {
-            Ok(()) => {}
-            Err(e) if e.ocf_status() == OcfStatus::ErrConfigured => return e.into(),
-            Err(e) => return Outcome::fail(OcfStatus::Degraded, e),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.ocf_status() == OcfStatus::ErrConfigured => return e.into(),
+            Ok(Err(e)) => return Outcome::fail(OcfStatus::Degraded, e),
+            Err(o) => return o,
         }
     }
 
@@ -206,9 +204,13 @@ pub fn monitor(ctx: &Ctx, rt: &tokio::runtime::Runtime) -> Outcome {
 
     let budget = budget(config.max_runtime, env.timeout);
     let flush = run_flush(&config, Deadline::after(budget), &ctx.stop);
-    let Some(result) = rt.block_on(flush::unless_stopped(&ctx.stop, flush::STOP_GRACE, flush)) else {
+    let result = match rt.block_on(flush::unless_stopped(&ctx.stop, flush::STOP_GRACE, flush)) {
+        Ok(Some(result)) => result,
         // The state stays as it was, so the next monitor simply flushes again.
-        return Outcome::fail(OcfStatus::Degraded, "stopped by a signal before the flush reached a chunk boundary");
+        Ok(None) => {
+            return Outcome::fail(OcfStatus::Degraded, "stopped by a signal before the flush reached a chunk boundary")
+        }
+        Err(o) => return o,
     };
     let outcome = record(&mut st, &result, state::now());
     if let Err(e) = state::write(&path, &st) {

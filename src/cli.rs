@@ -149,13 +149,9 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
         Some(_) => Deadline::after(config.max_runtime),
         None => Deadline::none(),
     };
-    let rt = match crate::runtime() {
-        Ok(rt) => rt,
-        Err(o) => return o,
-    };
-    crate::spawn_signal_watch(&rt, &stop);
+    let rt = crate::Async::new(&stop);
     let outcome = if a.dry_run {
-        rt.block_on(dry_run(&config, a.json))
+        rt.block_on(dry_run(&config, a.json)).unwrap_or_else(|o| o)
     } else {
         // A bar only for a person watching: without a terminal the flush stays quiet.
         let mut bar = Bar(None);
@@ -163,14 +159,15 @@ fn flush_cmd(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
         let progress: &mut dyn Progress = if std::io::stderr().is_terminal() { &mut bar } else { &mut quiet };
         let flush = actions::run_flush_with(&config, deadline, &stop, progress);
         match rt.block_on(flush::unless_stopped(&stop, flush::STOP_GRACE, flush)) {
-            Some(result) => summarize(&result, a.json),
-            None => Outcome::fail(
+            Ok(Some(result)) => summarize(&result, a.json),
+            Err(o) => o,
+            Ok(None) => Outcome::fail(
                 OcfStatus::ErrGeneric,
                 "stopped by a signal; the chunk in flight was abandoned and commits or rolls back whole on the server",
             ),
         }
     };
-    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    rt.shutdown();
     outcome
 }
 

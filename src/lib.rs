@@ -43,8 +43,43 @@ pub mod table;
 use flush::Stop;
 use ocf::{OcfStatus, Outcome};
 
+/// The async runtime, built on first use. Most monitors only read the state file (a probe, or no
+/// flush due) and this binary is forked every few seconds, so they must not pay for a runtime
+/// and signal handlers they never use. With the runtime comes the SIGTERM/SIGINT watch that sets
+/// `stop`.
+pub struct Async {
+    rt: std::cell::OnceCell<tokio::runtime::Runtime>,
+    stop: Stop,
+}
+
+impl Async {
+    pub fn new(stop: &Stop) -> Async {
+        Async { rt: std::cell::OnceCell::new(), stop: stop.clone() }
+    }
+
+    /// Runs `fut` to completion, building the runtime first if need be.
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> Result<F::Output, Outcome> {
+        if self.rt.get().is_none() {
+            let rt = runtime()?;
+            spawn_signal_watch(&rt, &self.stop);
+            let _ = self.rt.set(rt);
+        }
+        match self.rt.get() {
+            Some(rt) => Ok(rt.block_on(fut)),
+            None => Err(Outcome::fail(OcfStatus::ErrGeneric, "the async runtime is not available")),
+        }
+    }
+
+    /// Ends the runtime, if one was built, without waiting on a hung server's socket.
+    pub fn shutdown(self) {
+        if let Some(rt) = self.rt.into_inner() {
+            rt.shutdown_timeout(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
 /// A single-threaded runtime: the agent does one thing at a time and lives for a second.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -52,7 +87,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
 }
 
 /// SIGTERM or SIGINT asks the flush to stop at the next chunk boundary.
-pub fn spawn_signal_watch(rt: &tokio::runtime::Runtime, stop: &Stop) {
+fn spawn_signal_watch(rt: &tokio::runtime::Runtime, stop: &Stop) {
     use tokio::signal::unix::{signal, SignalKind};
     let stop = stop.clone();
     rt.spawn(async move {

@@ -11,7 +11,7 @@ use tokenflush::actions::{self, Action, Ctx, USAGE};
 use tokenflush::config::{self, RawParams};
 use tokenflush::flush::Stop;
 use tokenflush::ocf::{OcfEnv, OcfStatus, Outcome};
-use tokenflush::{cli, log, params, runtime, spawn_signal_watch};
+use tokenflush::{cli, log, params, Async};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -70,22 +70,13 @@ fn run_action(action: Action, env: &OcfEnv) -> Outcome {
     init_log(env, log::Level::Info);
     let raw = RawParams::new(env.params.clone());
     let ctx = Ctx { env, raw: &raw, stop: Stop::new() };
-    if !action.needs_runtime() {
-        return match action {
-            Action::Start => actions::start(&ctx),
-            _ => actions::stop(&ctx),
-        };
-    }
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(o) => return o,
-    };
-    spawn_signal_watch(&rt, &ctx.stop);
+    let rt = Async::new(&ctx.stop);
     let outcome = match action {
+        Action::Start => actions::start(&ctx),
         Action::ValidateAll => actions::validate(&ctx, &rt),
-        _ => actions::monitor(&ctx, &rt),
+        Action::Monitor => actions::monitor(&ctx, &rt),
+        _ => actions::stop(&ctx),
     };
-    // Never wait on a hung server's socket at exit.
-    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    rt.shutdown();
     outcome
 }
