@@ -62,17 +62,12 @@ fn template_datadir() -> &'static Path {
             .expect("mariadb-install-db (run scripts/setup.sh)");
         assert!(out.status.success(), "mariadb-install-db failed: {}", String::from_utf8_lossy(&out.stderr));
         // Removed when this test process ends, however it ends.
-        #[allow(clippy::zombie_processes)]
-        Command::new("bash")
-            .arg("-c")
-            .arg(r#"while kill -0 "$TF_PARENT" 2>/dev/null; do sleep 0.5; done; rm -rf "$TF_DIR""#)
-            .env("TF_PARENT", std::process::id().to_string())
-            .env("TF_DIR", &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn template cleaner");
+        spawn_watchdog(
+            r#"while kill -0 "$TF_PARENT" 2>/dev/null; do sleep 0.5; done; rm -rf "$TF_DIR""#,
+            &dir,
+            &[],
+            &[],
+        );
         data
     })
 }
@@ -122,24 +117,30 @@ pub fn start_server_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
             sleep 0.2
         done
         kill -CONT $srv 2>/dev/null; kill -KILL $srv 2>/dev/null; wait $srv 2>/dev/null; rm -rf "$TF_DIR""#;
-    // Deliberately never waited for: the watchdog must outlive every test thread.
+    spawn_watchdog(script, &dir, &args, env);
+    let server = Server { dir, port, socket, pid: 0 };
+    server.wait_ready(None);
+    Server { pid: server.current_pid(), ..server }
+}
+
+/// Runs `script` in a detached bash that outlives every test thread, with `TF_PARENT` (this test
+/// process) and `TF_DIR` set, so it can clean up after the process however it ends.
+fn spawn_watchdog(script: &str, dir: &Path, args: &[String], env: &[(&str, &str)]) {
+    // Deliberately never waited for: it must outlive the test threads.
     #[allow(clippy::zombie_processes)]
     Command::new("bash")
         .arg("-c")
         .arg(script)
-        .arg("mariadbd-watchdog")
-        .args(&args)
+        .arg("tokenflush-test-watchdog")
+        .args(args)
         .envs(env.iter().copied())
         .env("TF_PARENT", std::process::id().to_string())
-        .env("TF_DIR", &dir)
+        .env("TF_DIR", dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn mariadbd watchdog");
-    let server = Server { dir, port, socket, pid: 0 };
-    server.wait_ready(None);
-    Server { pid: server.current_pid(), ..server }
+        .expect("spawn a test watchdog");
 }
 
 fn nix_is_root() -> bool {
