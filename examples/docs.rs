@@ -12,20 +12,28 @@
 use std::io::Write;
 
 use clap::CommandFactory;
-use tokenflush::params::{self, Kind, PARAMS};
+use tokenflush::action::{self, ACTIONS};
+use tokenflush::metadata;
+use tokenflush::params::{Kind, PARAMS};
 
 #[allow(dead_code)]
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_default();
     let out = match what.as_str() {
         "man" => man_page(),
-        "readme" => params::markdown_table(),
+        "readme" => metadata::markdown_table(),
         _ => {
             eprintln!("usage: cargo run --example docs -- man|readme");
             std::process::exit(2);
         }
     };
     std::io::stdout().write_all(out.as_bytes()).unwrap();
+}
+
+/// The OCF actions from the action table: the implemented ones, then those that exit 3.
+fn actions_line() -> String {
+    let implemented: Vec<&str> = ACTIONS.iter().filter(|a| a.in_usage).map(|a| a.name).collect();
+    format!("Actions: {}. {} exit 3 (unimplemented).", implemented.join(", "), action::unimplemented_names().join(", "))
 }
 
 /// Escapes text for roff: backslashes, hyphens (so they stay hyphens), and a leading dot or quote.
@@ -42,7 +50,7 @@ fn roff(s: &str) -> String {
 /// clap definitions; the subcommands' options, the OCF actions, the parameters (from PARAMS),
 /// exit status and files are added here.
 pub fn man_page() -> String {
-    let cmd = tokenflush::cli::Cli::command().long_about(params::AGENT_LONGDESC).version(env!("CARGO_PKG_VERSION"));
+    let cmd = tokenflush::cli::Cli::command().long_about(metadata::AGENT_LONGDESC).version(env!("CARGO_PKG_VERSION"));
     let man = clap_mangen::Man::new(cmd.clone()).section("8").manual("System Administration");
     let mut buf: Vec<u8> = Vec::new();
     man.render_title(&mut buf).unwrap();
@@ -56,12 +64,13 @@ pub fn man_page() -> String {
         "{}\n.PP\nPacemaker runs it as \\fBocf:openstack:tokenflush\\fR \
          (/usr/lib/ocf/resource.d/openstack/tokenflush), with the action as the first argument and the \
          parameters below as OCF_RESKEY_<name> environment variables.\n",
-        roff("Actions: start, stop, monitor, validate-all, meta-data, usage. notify, promote, demote, migrate_to, migrate_from and reload exit 3 (unimplemented).")
+        roff(&actions_line())
     ));
     s.push_str(".SH \"OCF PARAMETERS\"\n");
     for p in PARAMS {
         let kind = match p.kind {
-            Kind::Integer { min, max } => format!("integer, {min} to {max}"),
+            Kind::Integer { min, max, unit } => format!("integer, {min} to {max} {}", unit.plural()),
+            Kind::Choice(words) => format!("one of {}", words.join(", ")),
             k => k.content_type().to_string(),
         };
         let default = p.default.map(|d| format!(", default {d}")).unwrap_or_default();
@@ -90,7 +99,8 @@ pub fn man_page() -> String {
          privileges, 5 not installed (a configured file is missing), 6 not configured, 7 not running, 190 degraded \
          (running, but the last flush failed). Each failure prints one line \\fBocf\\-exit\\-reason:\\fR\\fIreason\\fR \
          on standard error.\n.PP\n\
-         \\fBtokenflush flush\\fR exits 0 on success, 6 on a configuration or schema error, 1 on other failures. \
+         \\fBtokenflush flush\\fR exits 0 on success, else with the status of its error, as the OCF actions do: \
+         4 access denied, 5 a configured file missing, 6 a configuration or schema error, 1 other failures. \
          \\fBtokenflush status\\fR exits 0 when an instance is running, 7 when none (or the named one) is not.\n",
     );
     s.push_str(

@@ -58,7 +58,7 @@ fn run(args: &[&str]) {
                 if let Some(mut e) = child.stderr.take() {
                     let _ = std::io::Read::read_to_string(&mut e, &mut err);
                 }
-                let err: String = err.split_whitespace().collect::<Vec<_>>().join(" ");
+                let err = crate::text::one_line(&err);
                 warn!("node_attributes: attrd_updater {} failed ({status}): {err}", args.join(" "));
                 return;
             }

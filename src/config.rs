@@ -4,10 +4,8 @@
 //! exactly what it needs: [`Syntax::parse`] checks every parameter's form without touching the
 //! file system (what `validate-all` at level 0 and a probe may rely on), and [`Syntax::load`]
 //! then reads the local files it names (keystone.conf, the password file). Each failure is a
-//! [`ConfigError`] that names the parameter and carries its OCF status.
+//! [`ConfigError`] that names the parameter; `error` gives it its OCF status.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::fs;
 use std::io;
 use std::num::NonZeroU32;
@@ -15,10 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::dburl::{DbUrl, Secret};
+use crate::flush::Walk;
+use crate::ident::Ident;
 use crate::keystone_conf::{self, ConfError};
-use crate::ocf::{OcfEnv, OcfError, OcfStatus};
-use crate::params::{self, PARAMS};
+use crate::ocf::OcfEnv;
+use crate::params::{self, RawParams, PARAMS};
 use crate::rule::{RuleSpec, Target};
+use crate::state::StateDir;
+use crate::text::shown;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,123 +36,6 @@ pub enum ConfigError {
     /// A local file could not be read for another reason.
     #[error("{0}")]
     Io(String),
-}
-
-impl OcfError for ConfigError {
-    fn ocf_status(&self) -> OcfStatus {
-        match self {
-            ConfigError::Invalid(_) => OcfStatus::ErrConfigured,
-            ConfigError::Missing(_) => OcfStatus::ErrInstalled,
-            ConfigError::Denied(_) => OcfStatus::ErrPerm,
-            ConfigError::Io(_) => OcfStatus::ErrGeneric,
-        }
-    }
-}
-
-/// A plain SQL identifier: letters, digits, `_` and `$`, not starting with a digit, at most 64
-/// characters. Anything else (quotes, backticks, spaces, dots, Unicode) is refused, so an
-/// identifier can be put into SQL between backticks without escaping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ident(String);
-
-impl Ident {
-    pub fn parse(param: &str, s: &str) -> Result<Ident, ConfigError> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-            && !s.starts_with(|c: char| c.is_ascii_digit());
-        if ok {
-            Ok(Ident(s.to_string()))
-        } else {
-            Err(ConfigError::Invalid(format!(
-                "{param} '{}' is not a plain SQL identifier (letters, digits, _ and $, at most 64)",
-                params::shown(s)
-            )))
-        }
-    }
-
-    /// An identifier written in this program's source (a preset's table or column): known to be
-    /// plain, so it needs no validation at run time. A unit test in `rule.rs` checks every one.
-    pub fn known(s: &'static str) -> Ident {
-        Ident(s.to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Ident {
-    /// Quoted for SQL. Safe because the characters are restricted in [`Ident::parse`].
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`", self.0)
-    }
-}
-
-/// Where the state file lives, and whether the agent may create the directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateDir {
-    pub path: PathBuf,
-    /// The default ($HA_RSCTMP) is created when missing; a configured directory must exist.
-    pub is_default: bool,
-}
-
-impl StateDir {
-    pub fn from_params(raw: &RawParams, env: &OcfEnv) -> Result<StateDir, ConfigError> {
-        match raw.get("state_dir") {
-            Some(p) => {
-                let path = PathBuf::from(p);
-                if !path.is_absolute() {
-                    return Err(ConfigError::Invalid(format!(
-                        "state_dir '{}' must be an absolute path",
-                        params::shown(p)
-                    )));
-                }
-                Ok(StateDir { path, is_default: false })
-            }
-            None => Ok(StateDir { path: PathBuf::from(&env.rsctmp), is_default: true }),
-        }
-    }
-
-    pub fn state_file(&self, env: &OcfEnv) -> PathBuf {
-        self.path.join(format!("tokenflush-{}.state", env.instance_file_stem()))
-    }
-}
-
-/// Parameter values by name, with empty values treated as unset (Pacemaker passes unset
-/// parameters as absent, but hand-written environments often carry `OCF_RESKEY_x=`).
-/// Its `Debug` lists names only: the connection value may hold the password.
-#[derive(Clone, Default)]
-pub struct RawParams(HashMap<String, String>);
-
-impl fmt::Debug for RawParams {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&String> = self.0.keys().collect();
-        names.sort();
-        f.debug_tuple("RawParams").field(&names).finish()
-    }
-}
-
-impl RawParams {
-    pub fn new(map: HashMap<String, String>) -> Self {
-        RawParams(map)
-    }
-
-    /// The explicit value, if any.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
-    }
-
-    /// Whether the parameter was passed with an empty value. Pacemaker passes only the parameters
-    /// that are set, so an empty one was set to "" on purpose.
-    pub fn is_set_empty(&self, name: &str) -> bool {
-        self.0.get(name).is_some_and(|v| v.is_empty())
-    }
-
-    /// The explicit value or the declared default.
-    pub fn get_or_default(&self, name: &str) -> Option<&str> {
-        self.get(name).or_else(|| params::find(name).and_then(|p| p.default))
-    }
 }
 
 /// Where the database URL comes from.
@@ -172,6 +57,8 @@ pub struct Settings {
     pub sleep: Duration,
     pub max_runtime: Duration,
     pub retry_interval: Duration,
+    /// A walk forced by the `walk` parameter; `None` lets the engine choose.
+    pub walk: Option<Walk>,
     pub state_dir: StateDir,
     /// Prometheus text file written after every flush, for node_exporter's textfile collector.
     pub metrics_file: Option<PathBuf>,
@@ -217,6 +104,20 @@ pub fn parse_facility(s: &str) -> Option<syslog::Facility> {
     s.parse().ok()
 }
 
+/// The state directory: `state_dir`, which must be absolute, or `$HA_RSCTMP`.
+pub fn state_dir(raw: &RawParams, env: &OcfEnv) -> Result<StateDir, ConfigError> {
+    match raw.get(&params::STATE_DIR) {
+        Some(p) => {
+            let path = PathBuf::from(p);
+            if !path.is_absolute() {
+                return Err(ConfigError::Invalid(format!("state_dir '{}' must be an absolute path", shown(p))));
+            }
+            Ok(StateDir { path, is_default: false })
+        }
+        None => Ok(StateDir { path: PathBuf::from(&env.rsctmp), is_default: true }),
+    }
+}
+
 impl Syntax {
     pub fn parse(raw: &RawParams, env: &OcfEnv) -> Result<Syntax, ConfigError> {
         if let Some(n) = env.clone_max.filter(|&n| n > 1) {
@@ -225,55 +126,31 @@ impl Syntax {
             )));
         }
         for p in PARAMS {
-            if let Some(v) = raw.get(p.name) {
+            if let Some(v) = raw.get(p) {
                 params::check_kind(p, v).map_err(ConfigError::Invalid)?;
             }
         }
         // An identifier set to "" is a mistake, not a request for the default table.
-        for name in ["table", "expiry_column"] {
-            if raw.is_set_empty(name) {
-                return Err(ConfigError::Invalid(format!("{name} is set but empty")));
+        for p in [&params::TABLE, &params::EXPIRY_COLUMN] {
+            if raw.is_set_empty(p) {
+                return Err(ConfigError::Invalid(format!("{} is set but empty", p.name)));
             }
         }
-        let secs = |name: &str| -> Duration {
-            Duration::from_secs(raw.get_or_default(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0))
-        };
-        let source = match raw.get("connection") {
+        let source = match raw.get(&params::CONNECTION) {
             Some(url) => {
                 DbSource::Url(Box::new(DbUrl::parse(url).map_err(|e| ConfigError::Invalid(format!("connection {e}")))?))
             }
-            None => {
-                let path = raw.get_or_default("config").unwrap_or_default();
-                DbSource::KeystoneConf(absolute("config", path)?)
-            }
+            None => DbSource::KeystoneConf(absolute(&params::CONFIG, raw.value(&params::CONFIG).unwrap_or_default())?),
         };
-        let password_file = raw.get("password_file").map(|p| absolute("password_file", p)).transpose()?;
-        let batch = raw.get_or_default("batch_size").and_then(|v| v.trim().parse().ok()).and_then(NonZeroU32::new);
+        let password_file = raw.get(&params::PASSWORD_FILE).map(|p| absolute(&params::PASSWORD_FILE, p)).transpose()?;
         // Only validated here: main sets the logger up before the configuration, from the same value.
-        if let Some(f) = raw.get("log_facility").filter(|f| parse_facility(f).is_none()) {
+        if let Some(f) = raw.get(&params::LOG_FACILITY).filter(|f| parse_facility(f).is_none()) {
             return Err(ConfigError::Invalid(format!(
                 "log_facility '{}' is not a syslog facility (daemon, user, local0..local7)",
-                params::shown(f)
+                shown(f)
             )));
         }
-        let (target, rule) = parse_target(raw)?;
-        let metrics_file = raw.get("metrics_file").map(|p| absolute("metrics_file", p)).transpose()?;
-        let settings = Settings {
-            target,
-            rule,
-            interval: secs("interval"),
-            grace: secs("grace"),
-            batch_size: batch.ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
-            sleep: Duration::from_millis(
-                raw.get_or_default("sleep_ms").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
-            ),
-            max_runtime: secs("max_runtime"),
-            retry_interval: secs("retry_interval"),
-            state_dir: StateDir::from_params(raw, env)?,
-            metrics_file,
-            node_attributes: raw.get("node_attributes").is_some_and(params::is_true),
-        };
-        Ok(Syntax { source, password_file, settings })
+        Ok(Syntax { source, password_file, settings: settings(raw, env)? })
     }
 
     /// Reads the files the parameters name and returns the complete configuration.
@@ -281,7 +158,7 @@ impl Syntax {
         let mut db = match &self.source {
             DbSource::Url(u) => (**u).clone(),
             DbSource::KeystoneConf(path) => {
-                let url = keystone_conf::database_connection(path).map_err(|e| conf_error(path, e))?;
+                let url = keystone_conf::database_connection(path).map_err(conf_error)?;
                 DbUrl::parse(&url).map_err(|e| {
                     ConfigError::Invalid(format!("config: [database] connection in {} {e}", path.display()))
                 })?
@@ -305,36 +182,62 @@ impl Syntax {
     }
 }
 
+/// The typed settings, from values [`params::check_kind`] has accepted.
+fn settings(raw: &RawParams, env: &OcfEnv) -> Result<Settings, ConfigError> {
+    let (target, rule) = parse_target(raw)?;
+    let batch_size = u32::try_from(raw.number(&params::BATCH_SIZE)).ok().and_then(NonZeroU32::new);
+    Ok(Settings {
+        target,
+        rule,
+        interval: raw.duration(&params::INTERVAL),
+        grace: raw.duration(&params::GRACE),
+        batch_size: batch_size.ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
+        sleep: raw.duration(&params::SLEEP_MS),
+        max_runtime: raw.duration(&params::MAX_RUNTIME),
+        retry_interval: raw.duration(&params::RETRY_INTERVAL),
+        walk: raw.value(&params::WALK).and_then(Walk::from_name),
+        state_dir: state_dir(raw, env)?,
+        metrics_file: raw.get(&params::METRICS_FILE).map(|p| absolute(&params::METRICS_FILE, p)).transpose()?,
+        node_attributes: raw.flag(&params::NODE_ATTRIBUTES),
+    })
+}
+
 /// The `target` preset, or with `target=custom` the `table` and `expiry_column` parameters.
 /// `table` and `expiry_column` with another target are refused rather than ignored: the
 /// operator meant something, and a preset would silently flush a different table.
 fn parse_target(raw: &RawParams) -> Result<(Target, RuleSpec), ConfigError> {
-    let name = raw.get_or_default("target").unwrap_or("keystone-token");
+    let name = raw.value(&params::TARGET).unwrap_or("keystone-token");
     let target = Target::parse(name).ok_or_else(|| {
-        ConfigError::Invalid(format!("target '{}' is not one of {}", params::shown(name), Target::NAMES.join(", ")))
+        ConfigError::Invalid(format!("target '{}' is not one of {}", shown(name), Target::NAMES.join(", ")))
     })?;
+    let idents = [&params::TABLE, &params::EXPIRY_COLUMN];
     // A malformed identifier is reported as such whatever the target.
-    for p in ["table", "expiry_column"] {
+    for p in idents {
         if let Some(v) = raw.get(p) {
-            Ident::parse(p, v)?;
+            ident(p, v)?;
         }
     }
     if let Some(rule) = target.preset() {
-        if let Some(p) = ["table", "expiry_column"].into_iter().find(|p| raw.get(p).is_some()) {
+        if let Some(p) = idents.into_iter().find(|p| raw.get(p).is_some()) {
             return Err(ConfigError::Invalid(format!(
-                "{p} applies only with target=custom; target {} always flushes table {}",
+                "{} applies only with target=custom; target {} always flushes table {}",
+                p.name,
                 target.name(),
                 rule.table.as_str()
             )));
         }
         return Ok((target, rule));
     }
-    let get = |p: &str| {
+    let get = |p: &params::Param| {
         raw.get(p)
-            .ok_or_else(|| ConfigError::Invalid(format!("target=custom needs {p}")))
-            .and_then(|v| Ident::parse(p, v))
+            .ok_or_else(|| ConfigError::Invalid(format!("target=custom needs {}", p.name)))
+            .and_then(|v| ident(p, v))
     };
-    Ok((target, RuleSpec::single(get("table")?, get("expiry_column")?)))
+    Ok((target, RuleSpec::single(get(&params::TABLE)?, get(&params::EXPIRY_COLUMN)?)))
+}
+
+fn ident(p: &params::Param, v: &str) -> Result<Ident, ConfigError> {
+    Ident::parse(p.name, v).map_err(|e| ConfigError::Invalid(e.to_string()))
 }
 
 impl Config {
@@ -344,16 +247,16 @@ impl Config {
     }
 }
 
-fn absolute(param: &str, p: &str) -> Result<PathBuf, ConfigError> {
-    let path = PathBuf::from(p);
+fn absolute(p: &params::Param, value: &str) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(value);
     if path.is_absolute() {
         Ok(path)
     } else {
-        Err(ConfigError::Invalid(format!("{param} '{}' must be an absolute path", params::shown(p))))
+        Err(ConfigError::Invalid(format!("{} '{}' must be an absolute path", p.name, shown(value))))
     }
 }
 
-fn conf_error(path: &Path, e: ConfError) -> ConfigError {
+fn conf_error(e: ConfError) -> ConfigError {
     let msg = format!("config: {e}");
     match e {
         ConfError::Missing(_) | ConfError::NotAFile(_) => ConfigError::Missing(msg),
@@ -362,10 +265,7 @@ fn conf_error(path: &Path, e: ConfError) -> ConfigError {
         ConfError::Syntax(..)
         | ConfError::NoConnection(_)
         | ConfError::EmptyConnection(_)
-        | ConfError::Substitution(_) => {
-            let _ = path;
-            ConfigError::Invalid(msg)
-        }
+        | ConfError::Substitution(_) => ConfigError::Invalid(msg),
     }
 }
 
@@ -406,6 +306,7 @@ fn io_reason(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ocf::{OcfError, OcfStatus};
 
     fn raw(pairs: &[(&str, &str)]) -> RawParams {
         RawParams::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
@@ -419,14 +320,25 @@ mod tests {
         assert_eq!(s.batch_size.get(), 1000);
         assert_eq!(s.rule.table.as_str(), "token");
         assert_eq!(s.target, Target::KeystoneToken);
+        assert_eq!(s.walk, None, "auto: the engine chooses");
         assert!(matches!(s.source, DbSource::Url(_)));
     }
 
     #[test]
     fn identifiers_carrying_sql_are_refused() {
         for bad in ["token`; DROP TABLE token; --", "to ken", "a.b", "tökén", "1abc", "`t`", &"x".repeat(65)] {
-            let e = Ident::parse("table", bad).unwrap_err();
+            let e = Syntax::parse(
+                &raw(&[
+                    ("connection", "mysql://u:p@h/k"),
+                    ("target", "custom"),
+                    ("table", bad),
+                    ("expiry_column", "e"),
+                ]),
+                &OcfEnv::default(),
+            )
+            .unwrap_err();
             assert!(e.to_string().starts_with("table '"), "{e}");
+            assert_eq!(e.ocf_status(), OcfStatus::ErrConfigured);
         }
     }
 
@@ -458,6 +370,12 @@ mod tests {
         assert_eq!(s.rule.main_column().unwrap().as_str(), "e");
         let e = Syntax::parse(&raw(&[url, ("target", "tokens")]), &OcfEnv::default()).unwrap_err();
         assert!(e.to_string().contains("keystone-token, keystone-trust, custom"), "{e}");
+    }
+
+    #[test]
+    fn a_forced_walk_is_kept() {
+        let s = Syntax::parse(&raw(&[("connection", "mysql://u:p@h/k"), ("walk", "primary-key")]), &OcfEnv::default());
+        assert_eq!(s.unwrap().walk, Some(Walk::PrimaryKey));
     }
 
     #[test]

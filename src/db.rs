@@ -15,7 +15,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::dburl::DbUrl;
-use crate::ocf::{OcfError, OcfStatus};
+use crate::text::one_line;
 
 /// The point in time an operation must be done by. `None` means no limit (the CLI).
 #[derive(Clone, Copy, Debug)]
@@ -55,17 +55,6 @@ pub enum DbError {
     Misconfigured(String),
     #[error("database error {0}: {1}")]
     Server(u16, String),
-}
-
-impl OcfError for DbError {
-    /// The status `validate-all` at level 10 reports; monitors report any of them as degraded.
-    fn ocf_status(&self) -> OcfStatus {
-        match self {
-            DbError::Schema(_) | DbError::Misconfigured(_) => OcfStatus::ErrConfigured,
-            DbError::AccessDenied(_) => OcfStatus::ErrPerm,
-            _ => OcfStatus::ErrGeneric,
-        }
-    }
 }
 
 /// Server error codes the engine reacts to.
@@ -118,10 +107,6 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs `fut` with a client-side timeout: the time left before `deadline`, capped at `cap`.

@@ -169,7 +169,12 @@ impl DbUrl {
                         "has an unknown TLS option (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)".into(),
                     ));
                 }
-                _ => self.ignored_keys.push(key),
+                // Only a plain name is repeated: the rest of a password cut at a raw '@' can
+                // land in the query.
+                _ if key.len() <= 32 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+                    self.ignored_keys.push(key)
+                }
+                _ => self.ignored_keys.push("(an unreadable key)".into()),
             }
         }
         if want_tls {

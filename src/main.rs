@@ -7,11 +7,14 @@
 
 use std::process::ExitCode;
 
-use tokenflush::actions::{self, Action, Ctx, USAGE};
-use tokenflush::config::{self, RawParams};
-use tokenflush::flush::Stop;
+use tokenflush::action::{self, Action};
+use tokenflush::agent::{self, Ctx};
+use tokenflush::config;
 use tokenflush::ocf::{OcfEnv, OcfStatus, Outcome};
-use tokenflush::{cli, log, params, Async};
+use tokenflush::params::{self, RawParams};
+use tokenflush::shutdown::{Async, Stop};
+use tokenflush::text::one_line;
+use tokenflush::{cli, log, metadata};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -21,7 +24,7 @@ fn main() -> ExitCode {
     let mut reason_prefix = env.exit_reason_prefix.clone();
     let outcome = match first.as_deref() {
         None => {
-            eprintln!("{USAGE}");
+            eprintln!("{}", action::usage());
             Outcome::status(OcfStatus::ErrArgs)
         }
         Some(word) => match Action::parse(word) {
@@ -32,51 +35,50 @@ fn main() -> ExitCode {
                 cli::run(args, &env, Stop::new())
             }
             None => {
-                eprintln!("{USAGE}");
+                eprintln!("{}", action::usage());
                 Outcome::status(OcfStatus::ErrUnimplemented)
             }
         },
     };
     if let Some(reason) = &outcome.reason {
-        let line: String = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-        eprintln!("{reason_prefix}{line}");
+        eprintln!("{reason_prefix}{}", one_line(reason));
     }
     ExitCode::from(outcome.status.code())
 }
 
 fn init_log(env: &OcfEnv, stderr_min: log::Level) {
-    let facility = env
-        .params
-        .get("log_facility")
-        .and_then(|f| config::parse_facility(f))
+    let raw = RawParams::new(env.params.clone());
+    let facility = raw
+        .get(&params::LOG_FACILITY)
+        .and_then(config::parse_facility)
         .or_else(|| env.log_facility.as_deref().and_then(config::parse_facility))
         .unwrap_or(syslog::Facility::LOG_DAEMON);
     log::init(&env.instance, facility, stderr_min);
 }
 
 fn run_action(action: Action, env: &OcfEnv) -> Outcome {
+    let with_agent = |f: &dyn Fn(&Ctx, &Async) -> Outcome| {
+        init_log(env, log::Level::Info);
+        let raw = RawParams::new(env.params.clone());
+        let ctx = Ctx { env, raw: &raw, stop: Stop::new() };
+        let rt = Async::new(&ctx.stop);
+        let outcome = f(&ctx, &rt);
+        rt.shutdown();
+        outcome
+    };
     match action {
         Action::MetaData => {
-            print!("{}", params::metadata_xml());
-            return Outcome::ok();
+            print!("{}", metadata::metadata_xml());
+            Outcome::ok()
         }
         Action::Usage => {
-            println!("{USAGE}");
-            return Outcome::ok();
+            println!("{}", action::usage());
+            Outcome::ok()
         }
-        Action::Unimplemented => return Outcome::status(OcfStatus::ErrUnimplemented),
-        _ => {}
+        Action::Unimplemented => Outcome::status(OcfStatus::ErrUnimplemented),
+        Action::Start => with_agent(&|ctx, _| agent::start(ctx)),
+        Action::Stop => with_agent(&|ctx, _| agent::stop(ctx)),
+        Action::Monitor => with_agent(&|ctx, rt| agent::monitor(ctx, rt)),
+        Action::ValidateAll => with_agent(&|ctx, rt| agent::validate(ctx, rt)),
     }
-    init_log(env, log::Level::Info);
-    let raw = RawParams::new(env.params.clone());
-    let ctx = Ctx { env, raw: &raw, stop: Stop::new() };
-    let rt = Async::new(&ctx.stop);
-    let outcome = match action {
-        Action::Start => actions::start(&ctx),
-        Action::ValidateAll => actions::validate(&ctx, &rt),
-        Action::Monitor => actions::monitor(&ctx, &rt),
-        _ => actions::stop(&ctx),
-    };
-    rt.shutdown();
-    outcome
 }

@@ -12,7 +12,7 @@
 
 use mysql_async::Value;
 
-use crate::config::Ident;
+use crate::ident::Ident;
 
 /// The presets of the `target` parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

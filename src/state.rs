@@ -15,10 +15,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::StateDir;
-use crate::ocf::{OcfError, OcfStatus};
+use crate::ocf::OcfEnv;
 
 pub const STATE_VERSION: u32 = 1;
+
+/// Where the state file lives, and whether the agent may create the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDir {
+    pub path: PathBuf,
+    /// The default ($HA_RSCTMP) is created when missing; a configured directory must already exist.
+    pub is_default: bool,
+}
+
+impl StateDir {
+    /// This instance's state file in the directory.
+    pub fn state_file(&self, env: &OcfEnv) -> PathBuf {
+        self.path.join(format!("tokenflush-{}.state", env.instance_file_stem()))
+    }
+}
 
 /// What one flush did, as recorded for `status` and the next monitor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -78,16 +92,6 @@ pub enum StateError {
     Io(PathBuf, io::Error),
     #[error("state file {0} is corrupt")]
     Corrupt(PathBuf),
-}
-
-impl OcfError for StateError {
-    fn ocf_status(&self) -> OcfStatus {
-        match self {
-            StateError::DirMissing(_) | StateError::NotADir(_) => OcfStatus::ErrInstalled,
-            StateError::Denied(_) => OcfStatus::ErrPerm,
-            StateError::Full(_) | StateError::Io(..) | StateError::Corrupt(_) => OcfStatus::ErrGeneric,
-        }
-    }
 }
 
 pub fn now() -> u64 {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::flush::report::rate;
 use crate::ocf::{OcfEnv, OcfStatus, Outcome};
 use crate::state::{self, State};
 
@@ -190,14 +191,6 @@ impl Entry {
         );
         t += &format!("  deleted:       {} rows since start\n", st.rows_deleted_total);
         t
-    }
-}
-
-fn rate(rows: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 {
-        rows as f64 / seconds
-    } else {
-        0.0
     }
 }
 

@@ -10,8 +10,8 @@
 
 use mysql_async::prelude::Queryable;
 
-use crate::config::Ident;
 use crate::db::{within, DbError, Deadline, Session, CONNECT_TIMEOUT};
+use crate::ident::Ident;
 use crate::rule::{ExpiryCol, ExpiryRule, RuleSpec, TimeKind};
 
 /// Everything the engine needs to generate its statements.
@@ -56,6 +56,27 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
     let Some((_engine, avg_row_length)) = tbl else {
         return Err(DbError::Schema(format!("table {table} does not exist in database `{schema}`")));
     };
+    let rule = resolve_rule(s, spec, deadline).await?;
+    let main = spec
+        .main_column()
+        .ok_or_else(|| DbError::Schema(format!("no expiry column is configured for table {}", spec.table)))?
+        .clone();
+    let pk = primary_key(s, table, deadline).await?;
+    let index = expiry_index(s, table, &main, deadline).await?;
+    Ok(TablePlan {
+        table: table.clone(),
+        expiry: main,
+        pk,
+        rule,
+        expiry_index: index.map(|i| format!("`{}`", i.replace('`', "``"))),
+        avg_row_length: avg_row_length.unwrap_or(0),
+    })
+}
+
+/// Each configured column checked against the table: the expiry columns with their storage
+/// (optional ones that are missing left out), and the soft-delete columns.
+async fn resolve_rule(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Result<ExpiryRule, DbError> {
+    let table = &spec.table;
     let mut expiry = Vec::new();
     for c in &spec.expiry {
         let Some(kind) = column_kind(s, table, &c.name, deadline).await? else {
@@ -74,11 +95,12 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
             return Err(DbError::Schema(format!("column {d} does not exist in table {table}")));
         }
     }
-    let main = spec
-        .main_column()
-        .ok_or_else(|| DbError::Schema(format!("no expiry column is configured for table {}", spec.table)))?
-        .clone();
-    let expiry_name = main.clone();
+    Ok(ExpiryRule { expiry, deleted: spec.deleted.clone() })
+}
+
+/// The table's single-column primary key: the engine walks and deletes by it.
+async fn primary_key(s: &mut Session, table: &Ident, deadline: Deadline) -> Result<Ident, DbError> {
+    let schema = s.schema.clone();
     let pk: Vec<String> = within(
         deadline,
         CONNECT_TIMEOUT,
@@ -90,16 +112,22 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
         ),
     )
     .await?;
-    let pk = match pk.as_slice() {
+    match pk.as_slice() {
         [one] => Ident::parse("primary key", one)
-            .map_err(|_| DbError::Schema(format!("table {table} has a primary key column with an unusual name")))?,
-        _ => {
-            return Err(DbError::Schema(format!(
-                "table {table} needs a single-column primary key to be flushed in chunks"
-            )))
-        }
-    };
-    let index: Option<String> = within(
+            .map_err(|_| DbError::Schema(format!("table {table} has a primary key column with an unusual name"))),
+        _ => Err(DbError::Schema(format!("table {table} needs a single-column primary key to be flushed in chunks"))),
+    }
+}
+
+/// The narrowest index whose first column is the expiry column, if any.
+async fn expiry_index(
+    s: &mut Session,
+    table: &Ident,
+    col: &Ident,
+    deadline: Deadline,
+) -> Result<Option<String>, DbError> {
+    let schema = s.schema.clone();
+    within(
         deadline,
         CONNECT_TIMEOUT,
         "inspect indexes",
@@ -108,18 +136,10 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1 \
              ORDER BY (SELECT COUNT(*) FROM information_schema.STATISTICS s2 \
                        WHERE s2.TABLE_SCHEMA = ? AND s2.TABLE_NAME = ? AND s2.INDEX_NAME = STATISTICS.INDEX_NAME), INDEX_NAME LIMIT 1",
-            (&schema, table.as_str(), expiry_name.as_str(), &schema, table.as_str()),
+            (&schema, table.as_str(), col.as_str(), &schema, table.as_str()),
         ),
     )
-    .await?;
-    Ok(TablePlan {
-        table: table.clone(),
-        expiry: main,
-        pk,
-        rule: ExpiryRule { expiry, deleted: spec.deleted.clone() },
-        expiry_index: index.map(|i| format!("`{}`", i.replace('`', "``"))),
-        avg_row_length: avg_row_length.unwrap_or(0),
-    })
+    .await
 }
 
 async fn column_type(

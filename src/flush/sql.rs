@@ -1,0 +1,220 @@
+//! The SQL text of a flush's chunks (step 5): the SELECT of a chunk's boundary key and the DELETE
+//! of the key range up to it, rendered once per flush from the table plan, and the server-side
+//! bounds every statement carries. Only text and parameters are built here; `chunk` runs them.
+
+use std::time::Duration;
+
+use mysql_async::{Row, Value};
+
+use super::walk::Walk;
+use crate::table::TablePlan;
+
+/// A chunk's position: the last (expiry, primary key) visited, or the last primary key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor {
+    pub pk: Value,
+    pub exp: Option<Value>,
+}
+
+impl Cursor {
+    /// From a row of `pk[, expiry]`.
+    pub fn from_row(mut row: Row) -> Option<Cursor> {
+        let pk = row.take::<Value, _>(0)?;
+        let exp = if row.len() > 1 { row.take::<Value, _>(1) } else { None };
+        Some(Cursor { pk, exp })
+    }
+}
+
+/// The statements of one flush, rendered once from the table plan and the walk.
+pub struct Statements {
+    walk: Walk,
+    table: String,
+    pk: String,
+    exp: String,
+    hint: String,
+    pred: String,
+}
+
+impl Statements {
+    /// `pred` is the rule's predicate ([`crate::rule::ExpiryRule::predicate`]); the expiry walk
+    /// is only chosen for a simple rule, where it reads `expiry < ?`.
+    pub fn new(plan: &TablePlan, pred: &str, walk: Walk) -> Statements {
+        Statements {
+            walk,
+            table: plan.table.to_string(),
+            pk: plan.pk.to_string(),
+            exp: plan.expiry.to_string(),
+            hint: plan.index_hint(),
+            pred: pred.to_string(),
+        }
+    }
+
+    /// `(after cursor)`, `(up to boundary)` and `ORDER BY` for the walk, with their parameters
+    /// appended to `params` (the predicate's, which come first in the text).
+    fn walk_clauses(&self, after: Option<&Cursor>, upto: Option<&Cursor>, params: &mut Vec<Value>) -> (String, String) {
+        let (pk, exp) = (&self.pk, &self.exp);
+        let mut clauses = String::new();
+        match self.walk {
+            Walk::PrimaryKey => {
+                if let Some(c) = after {
+                    clauses.push_str(&format!(" AND {pk} > ?"));
+                    params.push(c.pk.clone());
+                }
+                if let Some(c) = upto {
+                    clauses.push_str(&format!(" AND {pk} <= ?"));
+                    params.push(c.pk.clone());
+                }
+                (clauses, format!("ORDER BY {pk}"))
+            }
+            Walk::Expiry => {
+                for (c, cmp, tie) in [(after, ">", ">"), (upto, "<", "<=")] {
+                    if let Some(c) = c {
+                        let e = c.exp.clone().unwrap_or(Value::NULL);
+                        clauses.push_str(&format!(" AND ({exp} {cmp} ? OR ({exp} = ? AND {pk} {tie} ?))"));
+                        params.extend([e.clone(), e, c.pk.clone()]);
+                    }
+                }
+                (clauses, format!("ORDER BY {exp}, {pk}"))
+            }
+        }
+    }
+
+    /// The key of the `limit`-th row to delete after `cursor`: only one row crosses the wire.
+    pub fn boundary(&self, cursor: Option<&Cursor>, pred_params: &[Value], limit: u32) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, order) = self.walk_clauses(cursor, None, &mut params);
+        let (cols, hint) = match self.walk {
+            Walk::PrimaryKey => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
+            Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
+        };
+        let offset = limit.saturating_sub(1);
+        let sql = format!(
+            "SELECT {cols} FROM {}{hint} WHERE {}{clauses} {order} LIMIT 1 OFFSET {offset}",
+            self.table, self.pred
+        );
+        (sql, params)
+    }
+
+    /// THE chunk DELETE: the expired rows after `cursor` up to and including `upto` (to the end
+    /// when `None`), never more than `limit`, re-checking the predicate on each row so that a row
+    /// changed since the boundary was read is never removed.
+    pub fn delete_range(
+        &self,
+        cursor: Option<&Cursor>,
+        upto: Option<&Cursor>,
+        pred_params: &[Value],
+        limit: u32,
+    ) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, order) = self.walk_clauses(cursor, upto, &mut params);
+        (format!("DELETE FROM {} WHERE {}{clauses} {order} LIMIT {limit}", self.table, self.pred), params)
+    }
+}
+
+/// On MariaDB, bounds the statement on the server too: a client that gives up on a hung
+/// statement would otherwise leave it running there, holding its locks. The statement may also
+/// wait on a row lock for at most half the time left (0: fail at once rather than wait), so a
+/// lock met near the end of the budget ends the chunk as a lock timeout, which is retried or
+/// skipped, instead of running into the client's timeout.
+///
+/// Both bounds are whole seconds: the statement text then changes at most once a second, so the
+/// driver's prepared-statement cache keeps working across chunks. The client-side timeout still
+/// holds the exact deadline.
+pub fn bounded(mariadb: bool, left: Option<Duration>, lock_wait: Duration, sql: &str) -> String {
+    match (mariadb, left) {
+        (true, Some(left)) => format!(
+            "SET STATEMENT max_statement_time={}, innodb_lock_wait_timeout={} FOR {sql}",
+            left.as_secs_f64().ceil().max(1.0),
+            (left.as_secs() / 2).min(lock_wait.as_secs())
+        ),
+        _ => sql.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ident::Ident;
+    use crate::rule::{ExpiryCol, ExpiryRule, TimeKind};
+
+    fn plan(index: Option<&str>) -> TablePlan {
+        TablePlan {
+            table: Ident::known("token"),
+            expiry: Ident::known("expires"),
+            pk: Ident::known("id"),
+            rule: ExpiryRule {
+                expiry: vec![ExpiryCol { name: Ident::known("expires"), kind: TimeKind::DateTime }],
+                deleted: vec![],
+            },
+            expiry_index: index.map(|i| format!("`{i}`")),
+            avg_row_length: 0,
+        }
+    }
+
+    fn cursor(pk: &str, exp: Option<&str>) -> Cursor {
+        Cursor { pk: Value::from(pk), exp: exp.map(Value::from) }
+    }
+
+    const CUT: &str = "2024-01-01 00:00:00";
+
+    #[test]
+    fn the_first_expiry_chunk_reads_its_boundary_from_the_index() {
+        let sql = Statements::new(&plan(Some("ix_token_expires")), "`expires` < ?", Walk::Expiry);
+        let (text, params) = sql.boundary(None, &[Value::from(CUT)], 1000);
+        assert_eq!(
+            text,
+            "SELECT `id`, `expires` FROM `token` FORCE INDEX (`ix_token_expires`) WHERE `expires` < ? \
+             ORDER BY `expires`, `id` LIMIT 1 OFFSET 999"
+        );
+        assert_eq!(params, vec![Value::from(CUT)]);
+    }
+
+    #[test]
+    fn an_expiry_chunk_deletes_the_range_between_two_keys() {
+        let sql = Statements::new(&plan(Some("ix")), "`expires` < ?", Walk::Expiry);
+        let (after, upto) = (cursor("a", Some("2023-01-01")), cursor("m", Some("2023-06-01")));
+        let (text, params) = sql.delete_range(Some(&after), Some(&upto), &[Value::from(CUT)], 50);
+        assert_eq!(
+            text,
+            "DELETE FROM `token` WHERE `expires` < ? \
+             AND (`expires` > ? OR (`expires` = ? AND `id` > ?)) \
+             AND (`expires` < ? OR (`expires` = ? AND `id` <= ?)) ORDER BY `expires`, `id` LIMIT 50"
+        );
+        let v = Value::from;
+        assert_eq!(
+            params,
+            vec![v(CUT), v("2023-01-01"), v("2023-01-01"), v("a"), v("2023-06-01"), v("2023-06-01"), v("m")]
+        );
+    }
+
+    #[test]
+    fn a_primary_key_chunk_walks_the_clustered_index() {
+        let sql = Statements::new(&plan(None), "`expires` < ?", Walk::PrimaryKey);
+        let (text, params) = sql.boundary(Some(&cursor("k", None)), &[Value::from(CUT)], 1);
+        assert_eq!(
+            text,
+            "SELECT `id` FROM `token` FORCE INDEX (PRIMARY) WHERE `expires` < ? AND `id` > ? \
+             ORDER BY `id` LIMIT 1 OFFSET 0"
+        );
+        assert_eq!(params, vec![Value::from(CUT), Value::from("k")]);
+        let (text, _) = sql.delete_range(Some(&cursor("k", None)), None, &[Value::from(CUT)], 7);
+        assert_eq!(text, "DELETE FROM `token` WHERE `expires` < ? AND `id` > ? ORDER BY `id` LIMIT 7");
+    }
+
+    #[test]
+    fn mariadb_statements_are_bounded_on_the_server_in_whole_seconds() {
+        let lock = Duration::from_secs(5);
+        let sql = "DELETE FROM t";
+        assert_eq!(
+            bounded(true, Some(Duration::from_millis(29_300)), lock, sql),
+            "SET STATEMENT max_statement_time=30, innodb_lock_wait_timeout=5 FOR DELETE FROM t"
+        );
+        assert_eq!(
+            bounded(true, Some(Duration::from_millis(1_500)), lock, sql),
+            "SET STATEMENT max_statement_time=2, innodb_lock_wait_timeout=0 FOR DELETE FROM t",
+            "near the end a lock is not waited for"
+        );
+        assert_eq!(bounded(true, None, lock, sql), sql, "no deadline, no bound");
+        assert_eq!(bounded(false, Some(lock), lock, sql), sql, "MySQL has no SET STATEMENT");
+    }
+}
