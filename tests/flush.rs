@@ -198,7 +198,8 @@ fn flush_json(db: &common::TestDb, walk: &str, extra: &[&str]) -> serde_json::Va
     let url = db.url();
     args.extend(["--connection", url.as_str()]);
     args.extend_from_slice(extra);
-    let r = Agent::new().env("TOKENFLUSH_WALK", walk).run_args(&args);
+    args.extend(["--walk", walk]);
+    let r = Agent::new().run_args(&args);
     assert_eq!(r.code, 0, "{walk}: {r:?}");
     serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {r:?}"))
 }
@@ -273,8 +274,10 @@ fn the_primary_key_walk_resumes_after_the_budget() {
     let dir = temp_dir();
     let a = db
         .agent(dir.path())
-        .env("TOKENFLUSH_WALK", "primary-key")
+        .param("walk", "primary-key")
         .param("batch_size", "1")
+        // 3000 one-row chunks 2 ms apart cannot fit in the 1 s budget, however fast the server.
+        .param("sleep_ms", "2")
         .env("OCF_RESKEY_CRM_meta_timeout", "2000");
     assert_eq!(a.run("start").code, 0);
     let m = a.run("monitor");

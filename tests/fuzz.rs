@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-use tokenflush::config::{RawParams, Syntax};
+use tokenflush::config::Syntax;
 use tokenflush::dburl::DbUrl;
 use tokenflush::ocf::OcfEnv;
-use tokenflush::params::{self, check_kind, Kind, PARAMS};
+use tokenflush::params::{self, check_kind, Kind, RawParams, PARAMS};
 
 fn config(default_cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
@@ -166,7 +166,7 @@ proptest! {
     ) {
         let ints: Vec<_> = PARAMS.iter().filter(|p| matches!(p.kind, Kind::Integer { .. })).collect();
         let p = ints[index % ints.len()];
-        let Kind::Integer { min, max } = p.kind else { unreachable!() };
+        let Kind::Integer { min, max, .. } = p.kind else { unreachable!() };
         let expected = value.trim().parse::<u64>().is_ok_and(|n| (min..=max).contains(&n));
         match check_kind(p, &value) {
             Ok(()) => prop_assert!(expected, "{} accepted {value:?}", p.name),
@@ -182,7 +182,7 @@ proptest! {
     /// one line that names a parameter.
     #[test]
     fn any_parameter_mix_parses_or_names_the_culprit(
-        values in proptest::collection::vec((0usize..16, prop_oneof![any::<String>(), "[a-z0-9_./:@-]{0,20}"]), 0..8),
+        values in proptest::collection::vec((0..PARAMS.len() + 1, prop_oneof![any::<String>(), "[a-z0-9_./:@-]{0,20}"]), 0..8),
         clone_max in proptest::option::of(0u32..4),
     ) {
         let mut map = HashMap::new();

@@ -7,8 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use common::{server, temp_dir, Agent};
-use tokenflush::config::{Config, RawParams};
+use tokenflush::config::Config;
 use tokenflush::ocf::{OcfEnv, OcfError, OcfStatus};
+use tokenflush::params::RawParams;
 
 fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();

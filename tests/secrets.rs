@@ -240,8 +240,9 @@ fn the_password_appears_nowhere() {
 /// line or a panic message cannot leak it.
 #[test]
 fn debug_of_the_config_redacts_the_password() {
-    use tokenflush::config::{Config, RawParams, Syntax};
+    use tokenflush::config::{Config, Syntax};
     use tokenflush::ocf::OcfEnv;
+    use tokenflush::params::RawParams;
     let dir = temp_dir();
     let pw = dir.path().join("pw");
     fs::write(&pw, "FileSecret#1\n").unwrap();

@@ -74,15 +74,11 @@ cleanup() {
     elif ! rmdir "$T" 2>/dev/null; then
         echo "logs of the failed run: $T (cluster-logs/, mariadb/err.log)"
     fi
-    if [ "$FAILED" != 0 ]; then
-        for f in "${FAILURES[@]}"; do echo "  failed: $f"; done
-    fi
     if [ ${#TIMINGS[@]} -gt 0 ]; then
         echo "timings:"
         printf '  %s\n' "${TIMINGS[@]}"
     fi
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" = 0 ] && exit 0
+    summary && exit 0
     exit 1
 }
 trap cleanup EXIT

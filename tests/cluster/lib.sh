@@ -1,21 +1,9 @@
 # Helpers for tests/cluster/e2e.sh (sourced; not executable on its own).
 # shellcheck shell=bash
 
-PASSED=0
-FAILED=0
-FAILURES=()
+# shellcheck source=tests/lib/report.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/report.sh"
 TIMINGS=()
-
-pass() { PASSED=$((PASSED + 1)); echo "ok     - $*"; }
-fail() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); echo "FAILED - $*"; }
-note() { echo "         $*"; }
-section() { echo; echo "=== $* ==="; }
-
-# check NAME CMD...: one test case; CMD's exit status decides it.
-check() {
-    local name=$1; shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -6,7 +6,7 @@
 #   KEEP_LOGS=1 tests/galera/e2e.sh    # keep the agent and server logs even when everything passes
 #   CASES="1 3" tests/galera/e2e.sh    # run some of the cases only
 #
-# Cases (each prints PASS/FAIL lines; see tests/galera/README.md):
+# Cases (each prints ok/FAILED lines; see tests/galera/README.md):
 #   1. flush through node 1 while a load generator writes through nodes 2 and 3;
 #   2. wsrep_max_ws_rows=500 and then a low wsrep_max_ws_size, with the plain single DELETE as contrast,
 #      and a wsrep_max_ws_size no row fits under (must fail promptly and clearly);
@@ -27,17 +27,13 @@ LOGS=$WORK/logs
 mkdir -p "$LOGS"
 chmod 755 "$WORK"   # the servers run as user mysql and must reach $CLUSTER
 
-PASS=0 FAIL=0 SUMMARY_DONE=0
+# shellcheck source=tests/lib/report.sh
+. "$ROOT/tests/lib/report.sh"
+SUMMARY_DONE=0
 BG_PIDS=()
 T_START=$SECONDS
 
 say() { echo "$*"; }
-pass() { PASS=$((PASS + 1)); say "PASS: $*"; }
-fail() { FAIL=$((FAIL + 1)); say "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...   (PASS when the command succeeds)
-    local d=$1; shift
-    if "$@"; then pass "$d"; else fail "$d"; fi
-}
 eq() { [ "$1" = "$2" ] || { say "      expected '$2', got '$1'"; return 1; }; }
 
 cleanup() { # idempotent: stops what this script started, keeps the server logs
@@ -59,14 +55,14 @@ on_exit() {
     cleanup
     if [ "$SUMMARY_DONE" = 0 ]; then
         fail "the script stopped early (exit status $rc)"
-        echo "$PASS passed, $FAIL failed"
+        summary
     fi
-    if [ "$FAIL" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
+    if [ "$FAILED" = 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
         rm -rf "$WORK"
     else
         echo "galera e2e: logs kept in $LOGS" >&2
     fi
-    [ "$FAIL" = 0 ] || exit 1
+    [ "$FAILED" = 0 ] || exit 1
 }
 trap on_exit EXIT
 trap 'exit 130' INT
@@ -392,5 +388,4 @@ t=$SECONDS
 cleanup
 say "cluster stopped in $((SECONDS - t)) s"
 SUMMARY_DONE=1
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+summary

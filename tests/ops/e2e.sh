@@ -18,13 +18,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok     - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAILED - $*"; }
-note() { echo "         $*"; }
-section() { echo; echo "=== $* ==="; }
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+# shellcheck source=tests/lib/report.sh
+. "$ROOT/tests/lib/report.sh"
 
 [ "$(id -u)" = 0 ] || { echo "tests/ops/e2e.sh must run as root"; echo "0 passed, 1 failed"; exit 1; }
 
@@ -61,7 +56,7 @@ if [ -f "$DEB" ]; then
     pass "scripts/package.sh builds $(basename "$DEB") and lintian reports no error"
 else
     fail "scripts/package.sh builds the package (lintian clean of errors)"; tail -30 "$T/package.log"
-    echo "$PASSED passed, $((FAILED + 1)) failed"; exit 1
+    summary; exit 1
 fi
 grep -E '^[EW]: ' "$T/package.log" | sed 's/^/         lintian: /'
 depends=$(dpkg-deb -f "$DEB" Depends)
@@ -155,5 +150,4 @@ else
 fi
 
 echo
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+summary
