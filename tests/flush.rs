@@ -307,3 +307,23 @@ fn sleep_ms_pauses_between_chunks() {
     assert_eq!(v["rows_deleted"], 500);
     assert!(v["seconds"].as_f64().unwrap() >= 0.6, "{v}");
 }
+
+/// A wrong password is the same error whoever meets it: `tokenflush flush` exits 4, as
+/// `validate-all` at level 10 does (`src/error.rs` maps both); only the recurring monitor says
+/// degraded, so that Pacemaker does not recover the resource over a password.
+#[test]
+fn a_wrong_password_has_one_status_on_every_path() {
+    let db = server().fresh_db("wrong_pw");
+    db.fill(10, 0);
+    let url = db.user_url("pw_user", "right").replace(":right@", ":wrong@");
+    let cli = Agent::new().run_args(&["flush", "--connection", &url]);
+    assert_eq!(cli.code, 4, "{cli:?}");
+    assert!(cli.stderr.contains("tokenflush: error: database access denied"), "{cli:?}");
+    let dir = temp_dir();
+    let a = Agent::new().param("connection", &url).param("state_dir", &dir.path().to_string_lossy());
+    assert_eq!(a.clone().env("OCF_CHECK_LEVEL", "10").run("validate-all").code, 4);
+    assert_eq!(a.run("start").code, 0);
+    assert_eq!(a.run("monitor").code, 190);
+    a.run("stop");
+    assert_eq!(db.expired(), 10, "nothing was deleted");
+}
