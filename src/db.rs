@@ -2,11 +2,10 @@
 //! can act on.
 //!
 //! The agent opens one connection per operation (no pool: the process lives for a second) and
-//! sets the session up for gentle deletes: READ COMMITTED, so a range delete takes no gap locks
-//! that would block Keystone inserting new tokens; a short `innodb_lock_wait_timeout`, so a row
-//! lock held by someone else costs seconds, not the default 50; and `time_zone = '+00:00'`, so a
-//! TIMESTAMP column compares in UTC like Keystone's naive-UTC DATETIMEs. Every await on the
-//! network is wrapped in a client-side timeout by [`within`].
+//! sets the session up for gentle deletes, whatever the server imposed: see [`settings`]. Every
+//! await on the network is wrapped in a client-side timeout by [`within`].
+
+pub mod settings;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -72,6 +71,7 @@ pub mod code {
     pub const NO_SUCH_TABLE: u16 = 1146;
     pub const BAD_FIELD: u16 = 1054;
     pub const WSREP_NOT_READY: u16 = 1047;
+    pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 }
 
 impl From<mysql_async::Error> for DbError {
@@ -147,13 +147,7 @@ pub fn opts(url: &DbUrl, session: SessionOpts) -> Result<OptsBuilder, DbError> {
         .prefer_socket(false)
         .tcp_nodelay(true)
         .stmt_cache_size(64)
-        .init(vec![
-            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".to_string(),
-            format!(
-                "SET SESSION innodb_lock_wait_timeout = {}, time_zone = '+00:00'",
-                session.lock_wait_timeout.max(1)
-            ),
-        ]);
+        .init(settings::statements(session.lock_wait_timeout));
     b = match &url.socket {
         Some(sock) => b.socket(Some(sock.to_string_lossy().into_owned())),
         None => {
@@ -209,12 +203,44 @@ pub async fn connect(url: &DbUrl, session: SessionOpts, deadline: Deadline) -> R
     let row: Option<(String, Option<String>)> =
         within(deadline, CONNECT_TIMEOUT, "server version", conn.query_first("SELECT VERSION(), DATABASE()")).await?;
     let (version, schema) = row.unwrap_or_default();
+    check_settings(&mut conn, deadline).await?;
     Ok(Session {
         conn,
         mariadb: version.contains("MariaDB"),
         schema: schema.unwrap_or_default(),
         lock_wait: Duration::from_secs(u64::from(session.lock_wait_timeout.max(1))),
     })
+}
+
+/// Reads the session back: a setting that did not take (a proxy that drops `SET`, a server
+/// that rejects one) is a configuration error, never a flush under the DBA's defaults.
+async fn check_settings(conn: &mut Conn, deadline: Deadline) -> Result<(), DbError> {
+    type Row = (i64, String, String, String, String, Option<String>, String);
+    let mut row: Result<Option<Row>, DbError> = within(
+        deadline,
+        CONNECT_TIMEOUT,
+        "read the session back",
+        conn.query_first(settings::readback("tx_isolation")),
+    )
+    .await;
+    if matches!(&row, Err(e) if e.server_code() == Some(code::UNKNOWN_SYSTEM_VARIABLE)) {
+        let sql = settings::readback("transaction_isolation");
+        row = within(deadline, CONNECT_TIMEOUT, "read the session back", conn.query_first(sql)).await;
+    }
+    let Some((autocommit, isolation, time_zone, client, connection, results, sql_mode)) = row? else {
+        return Err(DbError::Unreachable("the server returned no session settings".into()));
+    };
+    let observed = settings::Observed {
+        autocommit,
+        isolation,
+        time_zone,
+        charset_client: client,
+        charset_connection: connection,
+        charset_results: results,
+        sql_mode,
+    };
+    settings::check(&observed)
+        .map_err(|why| DbError::Misconfigured(format!("the database session did not take the agent's settings: {why}")))
 }
 
 impl Session {

@@ -119,7 +119,9 @@ async fn primary_key(s: &mut Session, table: &Ident, deadline: Deadline) -> Resu
     }
 }
 
-/// The narrowest index whose first column is the expiry column, if any.
+/// The narrowest usable index whose first column is the expiry column, if any. An index the
+/// optimizer must not use (MariaDB's `IGNORED`, MySQL's `INVISIBLE`) makes a hint naming it fail
+/// with error 1176, so it does not count: without another the walk follows the primary key.
 async fn expiry_index(
     s: &mut Session,
     table: &Ident,
@@ -127,19 +129,44 @@ async fn expiry_index(
     deadline: Deadline,
 ) -> Result<Option<String>, DbError> {
     let schema = s.schema.clone();
+    let usable = usable_index_filter(s, deadline).await?;
+    let sql = format!(
+        "SELECT INDEX_NAME FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1{usable} \
+         ORDER BY (SELECT COUNT(*) FROM information_schema.STATISTICS s2 \
+                   WHERE s2.TABLE_SCHEMA = ? AND s2.TABLE_NAME = ? AND s2.INDEX_NAME = STATISTICS.INDEX_NAME), INDEX_NAME LIMIT 1"
+    );
     within(
         deadline,
         CONNECT_TIMEOUT,
         "inspect indexes",
-        s.conn.exec_first(
-            "SELECT INDEX_NAME FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ? AND SEQ_IN_INDEX = 1 \
-             ORDER BY (SELECT COUNT(*) FROM information_schema.STATISTICS s2 \
-                       WHERE s2.TABLE_SCHEMA = ? AND s2.TABLE_NAME = ? AND s2.INDEX_NAME = STATISTICS.INDEX_NAME), INDEX_NAME LIMIT 1",
-            (&schema, table.as_str(), col.as_str(), &schema, table.as_str()),
-        ),
+        s.conn.exec_first(sql, (&schema, table.as_str(), col.as_str(), &schema, table.as_str())),
     )
     .await
+}
+
+/// The condition that keeps ignored or invisible indexes out, for the server at hand: MariaDB
+/// 10.6 and later have `STATISTICS.IGNORED`, MySQL 8 `STATISTICS.IS_VISIBLE`, older servers
+/// neither (and no such indexes).
+async fn usable_index_filter(s: &mut Session, deadline: Deadline) -> Result<&'static str, DbError> {
+    let cols: Vec<String> = within(
+        deadline,
+        CONNECT_TIMEOUT,
+        "inspect index visibility",
+        s.conn.query(
+            "SELECT UPPER(COLUMN_NAME) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'STATISTICS' \
+             AND COLUMN_NAME IN ('IGNORED', 'IS_VISIBLE')",
+        ),
+    )
+    .await?;
+    Ok(if cols.iter().any(|c| c == "IGNORED") {
+        " AND IGNORED = 'NO'"
+    } else if cols.iter().any(|c| c == "IS_VISIBLE") {
+        " AND IS_VISIBLE = 'YES'"
+    } else {
+        ""
+    })
 }
 
 async fn column_type(
@@ -189,18 +216,71 @@ async fn column_kind(
     })
 }
 
-/// Refuses an integer expiry that holds epoch seconds or milliseconds: compared with a cutoff in
-/// microseconds, every row would look expired and the flush would empty the table.
+/// Refuses an integer expiry column that holds epoch seconds or milliseconds: compared with a
+/// cutoff in microseconds, every row would look expired and the flush would empty the table.
+///
+/// The column is judged, not each row: its largest value must be epoch microseconds (1e14 and
+/// up: seconds and milliseconds of any date before the year 5000 are below it). A few odd rows
+/// below that in a column of microseconds are older than any cutoff; they go like any expired
+/// row, as Keystone's own `expires_at_int < now` would delete them, with a warning.
 async fn check_micros(s: &mut Session, table: &Ident, col: &Ident, deadline: Deadline) -> Result<(), DbError> {
-    let sql = format!("SELECT {col} FROM {table} WHERE {col} BETWEEN 1 AND ? LIMIT 1");
-    let bad: Option<i64> =
-        within(deadline, CONNECT_TIMEOUT, "check the expiry unit", s.conn.exec_first(sql, (MIN_PLAUSIBLE_MICROS - 1,)))
-            .await?;
-    match bad {
-        Some(v) => Err(DbError::Schema(format!(
-            "expiry_column {col} in table {table} holds {v}, which is not epoch microseconds \
+    let sql = format!("SELECT MAX({col}), MIN({col}) FROM {table} WHERE {col} > 0");
+    let row: Option<(Option<i64>, Option<i64>)> =
+        within(deadline, CONNECT_TIMEOUT, "check the expiry unit", s.conn.query_first(sql)).await?;
+    let (max, min) = row.unwrap_or((None, None));
+    match judge_micros(max, min) {
+        Micros::Empty | Micros::Yes => Ok(()),
+        Micros::WithOddRows(v) => {
+            crate::warn!(
+                "expiry_column {col} in table {table} holds {v}, which is not epoch microseconds; the column is, \
+                 so such rows are older than the cutoff and go with the expired ones"
+            );
+            Ok(())
+        }
+        Micros::No(v) => Err(DbError::Schema(format!(
+            "expiry_column {col} in table {table} holds at most {v}, which is not epoch microseconds \
              (epoch seconds or milliseconds?); refusing to flush, as every row would look expired"
         ))),
-        None => Ok(()),
+    }
+}
+
+/// What an integer expiry column's largest and smallest positive values say about its unit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Micros {
+    /// No positive value: nothing to judge, nothing would be deleted by mistake.
+    Empty,
+    Yes,
+    /// Microseconds, but this value is below them.
+    WithOddRows(i64),
+    /// Seconds or milliseconds: the largest value.
+    No(i64),
+}
+
+pub fn judge_micros(max: Option<i64>, min: Option<i64>) -> Micros {
+    match (max, min) {
+        (None, _) => Micros::Empty,
+        (Some(max), _) if max < MIN_PLAUSIBLE_MICROS => Micros::No(max),
+        (Some(_), Some(min)) if min < MIN_PLAUSIBLE_MICROS => Micros::WithOddRows(min),
+        _ => Micros::Yes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW_US: i64 = 1_764_633_600_000_000;
+
+    #[test]
+    fn a_column_of_seconds_or_milliseconds_is_refused() {
+        assert_eq!(judge_micros(Some(1_764_633_600), Some(1_700_000_000)), Micros::No(1_764_633_600));
+        assert_eq!(judge_micros(Some(1_764_633_600_000), Some(1)), Micros::No(1_764_633_600_000));
+    }
+
+    #[test]
+    fn one_odd_row_in_a_column_of_microseconds_does_not_veto_it() {
+        assert_eq!(judge_micros(Some(NOW_US), Some(5)), Micros::WithOddRows(5));
+        assert_eq!(judge_micros(Some(NOW_US), Some(NOW_US - 1)), Micros::Yes);
+        assert_eq!(judge_micros(None, None), Micros::Empty);
     }
 }

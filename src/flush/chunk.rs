@@ -47,6 +47,30 @@ pub fn retry_after(attempt: u32, stop_requested: bool, left: Option<Duration>) -
     Retry::After(backoff)
 }
 
+/// The longest one statement may run, whatever the budget: the server ends it there
+/// (`max_statement_time`), and the client gives up [`CLIENT_SLACK`] later.
+pub const STATEMENT_CAP: Duration = Duration::from_secs(30);
+
+/// How much longer the client waits than the server-side bound, so that the server's own
+/// timeout, which leaves the connection usable, fires first.
+pub const CLIENT_SLACK: Duration = Duration::from_secs(2);
+
+/// The client-side wait for a statement bounded on the server at `server_bound`: a little
+/// longer on MariaDB, never more than half as long again, so that a monitor still returns
+/// within its operation's timeout (twice its budget) when the server hangs.
+pub fn client_wait(mariadb: bool, server_bound: Duration) -> Duration {
+    if mariadb {
+        server_bound + CLIENT_SLACK.min(server_bound / 2)
+    } else {
+        server_bound
+    }
+}
+
+/// The server-side bound of the next statement: the time left, at most [`STATEMENT_CAP`].
+fn server_bound(deadline: Deadline) -> Duration {
+    deadline.remaining().unwrap_or(STATEMENT_CAP).min(STATEMENT_CAP)
+}
+
 /// Runs a chunk's SELECT, bounded on the server and the client.
 pub async fn select_chunk(
     s: &mut Session,
@@ -54,12 +78,20 @@ pub async fn select_chunk(
     params: Vec<Value>,
     deadline: Deadline,
 ) -> Result<Vec<Row>, DbError> {
-    let sql = bounded(s.mariadb, deadline.remaining(), s.lock_wait, sql);
-    within(deadline, Duration::from_secs(30), "select a chunk", s.conn.exec(sql, params)).await
+    let bound = server_bound(deadline);
+    let sql = bounded(s.mariadb, Some(bound), s.lock_wait, sql);
+    let result =
+        within(Deadline::none(), client_wait(s.mariadb, bound), "select a chunk", s.conn.exec(sql, params)).await;
+    if matches!(result, Err(DbError::Timeout(..))) {
+        abandon(s).await;
+    }
+    result
 }
 
-/// Runs one chunk's write statement, retrying lock waits and deadlocks by [`retry_after`].
-/// Returns the number of rows it deleted.
+/// Runs one chunk's write statement, retrying lock waits and deadlocks by [`retry_after`], then
+/// commits it. Returns the number of rows it deleted, once the commit is confirmed: the session
+/// runs with autocommit (checked at connect), and the explicit `COMMIT` makes sure of it
+/// whatever the session does.
 ///
 /// A stop request ends the retries: the lock wait in progress runs out (bounded by
 /// `innodb_lock_wait_timeout`), but the chunk is not tried again.
@@ -73,14 +105,21 @@ pub async fn exec_chunk(
     let params = Params::Positional(params);
     let mut attempt = 0;
     loop {
-        let sql = bounded(s.mariadb, deadline.remaining(), s.lock_wait, sql);
-        let result = within(deadline, Duration::from_secs(30), "delete a chunk", async {
+        let bound = server_bound(deadline);
+        let sql = bounded(s.mariadb, Some(bound), s.lock_wait, sql);
+        let result = within(Deadline::none(), client_wait(s.mariadb, bound), "delete a chunk", async {
             s.conn.exec_drop(sql, params.clone()).await?;
-            Ok::<_, mysql_async::Error>(s.conn.affected_rows())
+            let rows = s.conn.affected_rows();
+            s.conn.query_drop("COMMIT").await?;
+            Ok::<_, mysql_async::Error>(rows)
         })
         .await;
         let e = match result {
             Ok(rows) => return Ok(rows),
+            Err(e @ DbError::Timeout(..)) => {
+                abandon(s).await;
+                return Err(ChunkError::Db(e));
+            }
             Err(e) => e,
         };
         match e.server_code() {
@@ -99,6 +138,26 @@ pub async fn exec_chunk(
     }
 }
 
+/// The client gave up on a statement the server did not end by itself (MySQL, which has no
+/// `max_statement_time` here, or a server too busy to notice it): ends it from a second
+/// connection, so that it does not go on holding its locks after this process is gone. The
+/// first connection is unusable after a timeout and is dropped with the session.
+pub async fn abandon(s: &Session) {
+    let id = s.conn.id();
+    let opts = s.conn.opts().clone();
+    let killed = within(Deadline::none(), Duration::from_secs(5), "end the abandoned statement", async move {
+        let mut killer = mysql_async::Conn::new(opts).await?;
+        killer.query_drop(format!("KILL QUERY {id}")).await?;
+        let _ = killer.disconnect().await;
+        Ok::<_, mysql_async::Error>(())
+    })
+    .await;
+    match killed {
+        Ok(()) => crate::warn!("ended the statement the client gave up on (connection {id}) from a second connection"),
+        Err(e) => crate::error!("could not end the statement the client gave up on (connection {id}): {e}"),
+    }
+}
+
 /// The server ended the statement at its `max_statement_time`, or it was killed.
 pub fn is_statement_timeout(e: &DbError) -> bool {
     matches!(e.server_code(), Some(code::STATEMENT_TIMEOUT | code::QUERY_INTERRUPTED))
@@ -107,6 +166,15 @@ pub fn is_statement_timeout(e: &DbError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_ends_a_statement_before_the_client_gives_up() {
+        let s = Duration::from_secs;
+        assert_eq!(client_wait(true, s(30)), s(32));
+        assert_eq!(client_wait(true, s(1)), Duration::from_millis(1500), "inside twice the budget");
+        assert_eq!(client_wait(false, s(30)), s(30), "MySQL: no server bound to wait for");
+        assert_eq!(server_bound(Deadline::none()), STATEMENT_CAP, "the command's flush too");
+    }
 
     #[test]
     fn lock_waits_are_retried_four_times_with_doubling_back_off() {

@@ -34,6 +34,7 @@ pub mod galera;
 pub mod lock;
 pub mod report;
 pub mod run;
+pub mod size;
 pub mod sql;
 pub mod walk;
 

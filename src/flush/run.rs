@@ -9,12 +9,17 @@ use super::cutoff::server_cutoff;
 use super::estimate::estimate_backlog;
 use super::galera::{galera_limits, FlowControl};
 use super::report::{End, FlushReport};
+use super::size::ChunkSize;
 use super::sql::{Cursor, Statements};
 use super::walk::choose_walk;
 use super::{lock, FlushOpts};
 use crate::db::{DbError, Deadline, Session};
 use crate::shutdown::Stop;
 use crate::table::TablePlan;
+
+/// Chunks in a row that delete nothing before the flush gives up: rows that all change under
+/// the flush between its two statements, chunk after chunk, are not a workload but a loop.
+pub const MAX_EMPTY_CHUNKS: u32 = 100;
 
 /// One flush in progress: what it works on, and what it has done so far.
 pub struct Flusher<'a> {
@@ -31,12 +36,13 @@ pub struct Flusher<'a> {
 struct Position {
     /// The last key of the last chunk; `None` before the first.
     cursor: Option<Cursor>,
-    /// Rows per chunk: `batch_size`, lowered under Galera's limits.
-    limit: u32,
+    size: ChunkSize,
     /// How long the last chunk took, to keep the next one inside the budget.
     last_chunk: Duration,
     /// Rows left behind because their locks stayed held.
     skipped_locked: u64,
+    /// Chunks in a row that deleted nothing.
+    empty: u32,
 }
 
 /// What the loop does after a chunk.
@@ -84,16 +90,15 @@ impl Flusher<'_> {
         }
         let galera = galera_limits(self.s, self.plan, self.deadline).await?;
         let mut flow_control = galera.on.then(FlowControl::default);
-        let mut pos = Position {
-            cursor: None,
-            limit: self.opts.batch_size.max(1),
-            last_chunk: Duration::from_millis(50),
-            skipped_locked: 0,
-        };
-        if let Some(cap) = galera.cap.filter(|&c| c < pos.limit) {
-            crate::info!("chunks limited to {cap} rows by wsrep_max_ws_rows/wsrep_max_ws_size");
-            pos.limit = cap;
+        let size = ChunkSize::new(self.opts.batch_size, galera.cap, self.plan.avg_row_length);
+        if size.cap() < self.opts.batch_size {
+            crate::info!(
+                "chunks limited to {} rows by wsrep_max_ws_rows/wsrep_max_ws_size or by the rows' size",
+                size.cap()
+            );
         }
+        let mut pos =
+            Position { cursor: None, size, last_chunk: Duration::from_millis(50), skipped_locked: 0, empty: 0 };
         let walk = choose_walk(self.s, self.plan, (&pred, &params), self.opts.walk, self.deadline).await?;
         self.report.walk = Some(walk);
         let sql = Statements::new(self.plan, &pred, walk);
@@ -127,15 +132,17 @@ impl Flusher<'_> {
     /// One chunk: the key of its last row, then the DELETE of the range up to it.
     async fn chunk(&mut self, sql: &Statements, params: &[Value], pos: &mut Position) -> Result<Step, DbError> {
         let t0 = Instant::now();
-        let (text, args) = sql.boundary(pos.cursor.as_ref(), params, pos.limit);
+        let limit = pos.size.rows();
+        let (text, args) = sql.boundary(pos.cursor.as_ref(), params, limit);
         let boundary = match select_chunk(self.s, &text, args, self.deadline).await {
             Ok(rows) => rows.into_iter().next().and_then(Cursor::from_row),
-            Err(e) if is_statement_timeout(&e) => return Ok(Step::End(End::Budget)),
+            Err(e) if is_statement_timeout(&e) => return Ok(self.out_of_statement_time(pos)),
             Err(e) => return Err(e),
         };
-        let (text, args) = sql.delete_range(pos.cursor.as_ref(), boundary.as_ref(), params, pos.limit);
+        let (text, args) = sql.delete_range(pos.cursor.as_ref(), boundary.as_ref(), params, limit);
         let deleted = match exec_chunk(self.s, &text, args, self.deadline, self.stop).await {
             Ok(n) => n,
+            Err(ChunkError::StatementTimeout) => return Ok(self.out_of_statement_time(pos)),
             Err(e) => return chunk_failed(e, boundary, pos),
         };
         if deleted > 0 {
@@ -143,14 +150,57 @@ impl Flusher<'_> {
             (self.on_chunk)(self.report.rows);
         }
         pos.last_chunk = t0.elapsed();
-        match boundary {
-            Some(b) => pos.cursor = Some(b),
+        pos.size.after(pos.last_chunk);
+        let full = deleted >= u64::from(limit);
+        self.advance(sql, params, pos, boundary, deleted, full).await
+    }
+
+    /// Moves the cursor past a chunk, unless rows may be left in its range.
+    async fn advance(
+        &mut self,
+        sql: &Statements,
+        params: &[Value],
+        pos: &mut Position,
+        boundary: Option<Cursor>,
+        deleted: u64,
+        full: bool,
+    ) -> Result<Step, DbError> {
+        pos.empty = if deleted == 0 { pos.empty + 1 } else { 0 };
+        let Some(b) = boundary else {
             // No `limit`-th row: this was the tail of the backlog. A full tail means rows expired
             // concurrently; go round again from the same cursor.
-            None if deleted < u64::from(pos.limit) => return Ok(Step::Done),
-            None => {}
+            return Ok(if full { Step::Next } else { Step::Done });
+        };
+        if deleted == 0 && pos.cursor.as_ref() == Some(&b) {
+            return Err(no_progress(&b));
         }
+        if pos.empty >= MAX_EMPTY_CHUNKS {
+            return Err(DbError::Misconfigured(format!(
+                "{MAX_EMPTY_CHUNKS} chunks in a row deleted nothing: the rows change under the flush faster than it \
+                 deletes them; stopping rather than looping"
+            )));
+        }
+        // A full chunk may have left a row of its range behind (one inserted into it between
+        // the two statements took a place under the LIMIT): stay put until the range is clear.
+        if full {
+            let (text, args) = sql.left_in_range(pos.cursor.as_ref(), &b, params);
+            if !select_chunk(self.s, &text, args, self.deadline).await?.is_empty() {
+                return Ok(Step::Next);
+            }
+        }
+        pos.cursor = Some(b);
         Ok(Step::Next)
+    }
+
+    /// The server ended a statement at its time bound. With budget left the chunk was too big
+    /// for the statement cap: halve it and go on; otherwise the budget is spent.
+    fn out_of_statement_time(&self, pos: &mut Position) -> Step {
+        let budget_left = self.deadline.remaining().is_none_or(|r| r > Duration::from_secs(1));
+        if budget_left && pos.size.halve() {
+            crate::warn!("a chunk ran out of its statement time; retrying with {} rows", pos.size.rows());
+            return Step::Again;
+        }
+        Step::End(End::Budget)
     }
 
     /// `sleep_ms`, or longer while Galera flow control holds the cluster.
@@ -165,13 +215,32 @@ impl Flusher<'_> {
     }
 }
 
+/// The walk read a key it cannot get past: the key that came back is the one it asked to go
+/// beyond. It happens when a key does not survive the round trip (a character set that cannot
+/// hold it); a flush must stop then, not spin.
+fn no_progress(at: &Cursor) -> DbError {
+    DbError::Misconfigured(format!(
+        "the flush cannot get past the key {}: the server returns it unchanged as the next one \
+         (does the connection's character set hold every key?); stopping rather than looping",
+        shown_key(&at.pk)
+    ))
+}
+
+/// A key for a one-line message.
+fn shown_key(v: &Value) -> String {
+    match v {
+        Value::Bytes(b) => format!("'{}'", crate::text::shown(&String::from_utf8_lossy(b))),
+        other => crate::text::shown(&other.as_sql(false)),
+    }
+}
+
 /// A chunk whose DELETE failed: shrink it under Galera's limits, skip rows that stay locked, or
 /// end the flush.
 fn chunk_failed(e: ChunkError, boundary: Option<Cursor>, pos: &mut Position) -> Result<Step, DbError> {
     match e {
-        ChunkError::TooBig if pos.limit > 1 => {
-            pos.limit = (pos.limit / 2).max(1);
-            crate::warn!("chunk exceeded a Galera write-set limit; retrying with {} rows", pos.limit);
+        ChunkError::TooBig if pos.size.halve() => {
+            pos.size.cap_here();
+            crate::warn!("chunk exceeded a Galera write-set limit; retrying with {} rows", pos.size.rows());
             Ok(Step::Again)
         }
         ChunkError::TooBig => Err(DbError::Misconfigured(
@@ -179,7 +248,7 @@ fn chunk_failed(e: ChunkError, boundary: Option<Cursor>, pos: &mut Position) -> 
         )),
         ChunkError::Locked(msg) => {
             crate::warn!("a chunk stayed locked by another transaction ({msg}); leaving it for the next flush");
-            pos.skipped_locked += u64::from(pos.limit);
+            pos.skipped_locked += u64::from(pos.size.rows());
             match boundary {
                 Some(b) => {
                     pos.cursor = Some(b);

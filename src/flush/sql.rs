@@ -111,6 +111,21 @@ impl Statements {
     }
 }
 
+impl Statements {
+    /// Whether an expired row is left in `(cursor, upto]` after a full chunk: a row inserted
+    /// into the range between the boundary SELECT and the DELETE can push one out of the
+    /// DELETE's `LIMIT`, and the walk must not move past it.
+    pub fn left_in_range(&self, cursor: Option<&Cursor>, upto: &Cursor, pred_params: &[Value]) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, _) = self.walk_clauses(cursor, Some(upto), &mut params);
+        let hint = match self.walk {
+            Walk::PrimaryKey => " FORCE INDEX (PRIMARY)".to_string(),
+            Walk::Expiry => self.hint.clone(),
+        };
+        (format!("SELECT 1 FROM {}{hint} WHERE {}{clauses} LIMIT 1", self.table, self.pred), params)
+    }
+}
+
 /// On MariaDB, bounds the statement on the server too: a client that gives up on a hung
 /// statement would otherwise leave it running there, holding its locks. The statement may also
 /// wait on a row lock for at most half the time left (0: fail at once rather than wait), so a
@@ -199,6 +214,17 @@ mod tests {
         assert_eq!(params, vec![Value::from(CUT), Value::from("k")]);
         let (text, _) = sql.delete_range(Some(&cursor("k", None)), None, &[Value::from(CUT)], 7);
         assert_eq!(text, "DELETE FROM `token` WHERE `expires` < ? AND `id` > ? ORDER BY `id` LIMIT 7");
+    }
+
+    #[test]
+    fn a_full_chunk_checks_its_range_is_empty() {
+        let sql = Statements::new(&plan(None), "`expires` < ?", Walk::PrimaryKey);
+        let (text, params) = sql.left_in_range(Some(&cursor("a", None)), &cursor("m", None), &[Value::from(CUT)]);
+        assert_eq!(
+            text,
+            "SELECT 1 FROM `token` FORCE INDEX (PRIMARY) WHERE `expires` < ? AND `id` > ? AND `id` <= ? LIMIT 1"
+        );
+        assert_eq!(params, vec![Value::from(CUT), Value::from("a"), Value::from("m")]);
     }
 
     #[test]
