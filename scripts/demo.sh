@@ -34,7 +34,7 @@ sql -e "INSERT INTO token (id, expires, extra, valid, user_id)
                                UTC_TIMESTAMP() + INTERVAL (seq DIV 20) SECOND + INTERVAL 1 HOUR),
                REPEAT('{\"token\": \"pki\"}', 64), 1, MD5(seq % 97)
         FROM seq_1_to_$rows;
-        INSERT INTO token (id, expires, extra) VALUES ('no-expiry', NULL, '{}');"
+        INSERT INTO token (id, expires, extra, valid) VALUES ('no-expiry', NULL, '{}', 1);"
 
 # keystone.conf without the password, which sits in a root-only file instead: nothing secret
 # would be stored in the CIB.

@@ -5,6 +5,7 @@
 #   scripts/mariadb-sandbox.sh stop DIR
 #   scripts/mariadb-sandbox.sh status DIR
 #   scripts/mariadb-sandbox.sh schema DIR [DATABASE]   # the Keystone token table, empty
+#                                                       # (kept as it is if it exists already)
 #
 # start prints the server's address as `host port socket` on stdout. Root over TCP has no password.
 # Nothing outside DIR is touched, and stop kills only the server that start recorded in DIR/pid.
@@ -92,7 +93,8 @@ status)
 schema)
     db=${1:-keystone}
     { printf 'CREATE DATABASE IF NOT EXISTS `%s`;\nUSE `%s`;\n' "$db" "$db"
-      cat "$(dirname "$0")/keystone-token.sql"; } | client "$dir"
+      # The committed DDL is db_sync's verbatim; IF NOT EXISTS keeps this command repeatable.
+      sed 's/^CREATE TABLE /CREATE TABLE IF NOT EXISTS /' "$(dirname "$0")/keystone-token.sql"; } | client "$dir"
     ;;
 *) die "unknown command $cmd" ;;
 esac

@@ -9,6 +9,7 @@ packages=(
     pacemaker corosync crmsh pcs                         # the cluster sandbox
     percona-toolkit                                      # pt-archiver, the benchmark's peer
     time python3                                         # the benchmark: /usr/bin/time (peak RSS), report.py
+    python3-venv                                         # scripts/openstack-venv.sh: Keystone's own db_sync
     iproute2 util-linux procps psmisc                    # ip netns, unshare/nsenter/setpriv, ps, fuser
     dpkg-dev lintian man-db                              # the .deb and its checks
     tzdata                                               # named zones (America/St_Johns, ...) for the time-zone tests

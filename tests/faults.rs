@@ -127,7 +127,7 @@ fn a_corrupt_state_file_is_rebuilt() {
         assert_eq!(db.expired(), 0, "case {i}: the rebuilt state flushes at once");
         assert_eq!(a.run("stop").code, 0);
         db.sql(&format!(
-            "INSERT INTO token (id, expires) SELECT CONCAT('again{i}-', seq), UTC_TIMESTAMP() - INTERVAL 2 HOUR FROM seq_1_to_20"
+            "INSERT INTO token (id, expires, valid) SELECT CONCAT('again{i}-', seq), UTC_TIMESTAMP() - INTERVAL 2 HOUR, 1 FROM seq_1_to_20"
         ));
     }
     kept.check(&db, "after the rebuilds");
@@ -515,7 +515,7 @@ fn sigterm_stops_at_a_chunk_boundary_and_reports_exactly() {
     assert_eq!(v["rows_deleted"].as_u64().unwrap(), before - db.expired());
 
     // The monitor, with a fresh backlog.
-    db.sql("INSERT INTO token (id, expires) SELECT CONCAT('m', seq), UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq SECOND FROM seq_1_to_3000");
+    db.sql("INSERT INTO token (id, expires, valid) SELECT CONCAT('m', seq), UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq SECOND, 1 FROM seq_1_to_3000");
     let dir = temp_dir();
     let a = db.agent(dir.path()).param("batch_size", "2").param("sleep_ms", "2");
     assert_eq!(a.run("start").code, 0);

@@ -18,8 +18,8 @@ fn expired_rows_go_whatever_the_time_zone() {
         db.fill(300, 7);
         // Rows just around the cutoff: 2 minutes ago goes (grace 60 s), 30 s ago stays, and a
         // row that expires in 5 minutes obviously stays.
-        db.sql("INSERT INTO token (id, expires) VALUES ('edge-old', UTC_TIMESTAMP() - INTERVAL 2 MINUTE), \
-                ('edge-grace', UTC_TIMESTAMP() - INTERVAL 30 SECOND), ('edge-future', UTC_TIMESTAMP() + INTERVAL 5 MINUTE)");
+        db.sql("INSERT INTO token (id, expires, valid) VALUES ('edge-old', UTC_TIMESTAMP() - INTERVAL 2 MINUTE, 1), \
+                ('edge-grace', UTC_TIMESTAMP() - INTERVAL 30 SECOND, 1), ('edge-future', UTC_TIMESTAMP() + INTERVAL 5 MINUTE, 1)");
         db.server.sql(None, &format!("SET GLOBAL time_zone = '{tz}'"));
         let dir = temp_dir();
         let a = db.agent(dir.path()).env("TZ", "Pacific/Kiritimati");
@@ -41,9 +41,9 @@ fn expired_rows_go_whatever_the_time_zone() {
 #[test]
 fn ties_on_expires_larger_than_a_batch_still_finish() {
     let db = server().fresh_db("ties");
-    db.sql("INSERT INTO token (id, expires) SELECT SHA2(seq, 256), '2020-01-01 00:00:00' FROM seq_1_to_2500");
+    db.sql("INSERT INTO token (id, expires, valid) SELECT SHA2(seq, 256), '2020-01-01 00:00:00', 1 FROM seq_1_to_2500");
     db.sql(
-        "INSERT INTO token (id, expires) SELECT SHA2(CONCAT('b', seq), 256), '2020-01-01 00:00:01' FROM seq_1_to_700",
+        "INSERT INTO token (id, expires, valid) SELECT SHA2(CONCAT('b', seq), 256), '2020-01-01 00:00:01', 1 FROM seq_1_to_700",
     );
     let r = Agent::new().run_args(&["flush", "--connection", &db.url(), "--batch-size", "100", "--json"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -182,7 +182,7 @@ fn nothing_happens_until_the_interval_is_due() {
     assert_eq!(a.run("start").code, 0);
     assert_eq!(a.run("monitor").code, 0);
     assert_eq!(db.expired(), 0);
-    db.sql("INSERT INTO token (id, expires) VALUES ('late', UTC_TIMESTAMP() - INTERVAL 1 HOUR)");
+    db.sql("INSERT INTO token (id, expires, valid) VALUES ('late', UTC_TIMESTAMP() - INTERVAL 1 HOUR, 1)");
     assert_eq!(a.run("monitor").code, 0);
     assert_eq!(db.count("id = 'late'"), 1, "not due yet");
     std::thread::sleep(Duration::from_millis(2200));
@@ -211,7 +211,7 @@ fn both_walks_delete_exactly_the_expired_rows() {
     for walk in WALKS {
         let db = server().fresh_db(&format!("walk_{walk}"));
         db.fill(1500, 5);
-        db.sql("INSERT INTO token (id, expires) SELECT SHA2(CONCAT('t', seq), 256), '2021-06-01 12:00:00' FROM seq_1_to_450");
+        db.sql("INSERT INTO token (id, expires, valid) SELECT SHA2(CONCAT('t', seq), 256), '2021-06-01 12:00:00', 1 FROM seq_1_to_450");
         let v = flush_json(&db, walk, &["--batch-size", "200"]);
         assert_eq!(v["walk"], walk);
         assert_eq!(v["rows_deleted"], 1950, "{walk}: {v}");
@@ -237,8 +237,8 @@ fn concurrent_inserts_during_the_walk_are_safe() {
             std::thread::spawn(move || {
                 for i in 0..40 {
                     let sql = format!(
-                        "INSERT INTO token (id, expires) VALUES ('live-{i}', UTC_TIMESTAMP() + INTERVAL 1 HOUR), \
-                         ('old-{i}', UTC_TIMESTAMP() - INTERVAL 1 DAY - INTERVAL {i} MINUTE)"
+                        "INSERT INTO token (id, expires, valid) VALUES ('live-{i}', UTC_TIMESTAMP() + INTERVAL 1 HOUR, 1), \
+                         ('old-{i}', UTC_TIMESTAMP() - INTERVAL 1 DAY - INTERVAL {i} MINUTE, 1)"
                     );
                     let ok = std::process::Command::new("mariadb")
                         .args(["--no-defaults", "-uroot"])

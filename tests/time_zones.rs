@@ -14,6 +14,7 @@ const TS_TABLE: &str = "CREATE TABLE token_ts (
     id VARCHAR(64) NOT NULL PRIMARY KEY,
     expires TIMESTAMP NULL DEFAULT NULL,
     extra TEXT NULL,
+    valid TINYINT(1) NOT NULL,
     INDEX ix_token_ts_expires (expires)
 ) ENGINE=InnoDB";
 
@@ -32,11 +33,11 @@ fn seed(db: &TestDb) {
     for table in ["token", "token_ts"] {
         db.sql(&format!(
             "SET time_zone = '+00:00';
-             INSERT INTO {table} (id, expires) SELECT CONCAT('old-', seq), UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq MINUTE FROM seq_1_to_150;
-             INSERT INTO {table} (id, expires) SELECT CONCAT('live-', seq), UTC_TIMESTAMP() + INTERVAL seq MINUTE FROM seq_1_to_150;
-             INSERT INTO {table} (id, expires) SELECT CONCAT('null-', seq), NULL FROM seq_1_to_5;
-             INSERT INTO {table} (id, expires) VALUES ('edge-old', UTC_TIMESTAMP() - INTERVAL 2 MINUTE),
-                 ('edge-grace', UTC_TIMESTAMP() - INTERVAL 30 SECOND), ('edge-future', UTC_TIMESTAMP() + INTERVAL 5 MINUTE)"
+             INSERT INTO {table} (id, expires, valid) SELECT CONCAT('old-', seq), UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq MINUTE, 1 FROM seq_1_to_150;
+             INSERT INTO {table} (id, expires, valid) SELECT CONCAT('live-', seq), UTC_TIMESTAMP() + INTERVAL seq MINUTE, 1 FROM seq_1_to_150;
+             INSERT INTO {table} (id, expires, valid) SELECT CONCAT('null-', seq), NULL, 1 FROM seq_1_to_5;
+             INSERT INTO {table} (id, expires, valid) VALUES ('edge-old', UTC_TIMESTAMP() - INTERVAL 2 MINUTE, 1),
+                 ('edge-grace', UTC_TIMESTAMP() - INTERVAL 30 SECOND, 1), ('edge-future', UTC_TIMESTAMP() + INTERVAL 5 MINUTE, 1)"
         ));
     }
 }
@@ -115,10 +116,10 @@ fn a_flush_straddling_a_dst_jump_deletes_exactly_the_same_rows() {
     let at = format!("FROM_UNIXTIME({jump_at})");
     db.sql(&format!(
         "SET time_zone = '+00:00';
-         INSERT INTO token (id, expires) SELECT CONCAT('old-', seq), UTC_TIMESTAMP() - INTERVAL 3 HOUR - INTERVAL seq SECOND FROM seq_1_to_400;
-         INSERT INTO token (id, expires) SELECT CONCAT('before-', seq), {at} - INTERVAL seq MINUTE FROM seq_3_to_40;
-         INSERT INTO token (id, expires) SELECT CONCAT('after-', seq), {at} + INTERVAL seq MINUTE FROM seq_1_to_70;
-         INSERT INTO token (id, expires) SELECT CONCAT('null-', seq), NULL FROM seq_1_to_4"
+         INSERT INTO token (id, expires, valid) SELECT CONCAT('old-', seq), UTC_TIMESTAMP() - INTERVAL 3 HOUR - INTERVAL seq SECOND, 1 FROM seq_1_to_400;
+         INSERT INTO token (id, expires, valid) SELECT CONCAT('before-', seq), {at} - INTERVAL seq MINUTE, 1 FROM seq_3_to_40;
+         INSERT INTO token (id, expires, valid) SELECT CONCAT('after-', seq), {at} + INTERVAL seq MINUTE, 1 FROM seq_1_to_70;
+         INSERT INTO token (id, expires, valid) SELECT CONCAT('null-', seq), NULL, 1 FROM seq_1_to_4"
     ));
     // The last row the walk reaches: the newest expired one.
     let last = "before-3";

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenflush");
 
-/// The Keystone `token` table exactly as Keystone's migrations create it; the same file gives
-/// the shell sandboxes their schema.
+/// The Keystone `token` table exactly as Keystone 30.0.0's `db_sync` creates it; the same file
+/// gives the shell sandboxes their schema.
 pub const TOKEN_SCHEMA: &str = include_str!("../../scripts/keystone-token.sql");
 
 pub struct Server {
@@ -272,19 +272,20 @@ impl TestDb {
     }
 
     /// Inserts `n` expired rows (expired `age_s` seconds ago and earlier, one second apart),
-    /// `n` live rows expiring in a day, and `nulls` rows without expiry.
+    /// `n` live rows expiring in a day, and `nulls` rows without expiry. Every INSERT names
+    /// `valid`, as Keystone's did: the table db_sync creates gives it no default.
     pub fn fill(&self, n: u64, nulls: u64) {
         if n > 0 {
             self.sql(&format!(
-                "INSERT INTO token (id, expires, extra, user_id) SELECT SHA2(CONCAT('e', seq), 256), \
-                 UTC_TIMESTAMP() - INTERVAL 1 HOUR - INTERVAL seq SECOND, REPEAT('x', 200), 'u' FROM seq_1_to_{n}; \
-                 INSERT INTO token (id, expires, extra, user_id) SELECT SHA2(CONCAT('l', seq), 256), \
-                 UTC_TIMESTAMP() + INTERVAL 1 DAY + INTERVAL seq SECOND, REPEAT('y', 200), 'u' FROM seq_1_to_{n};"
+                "INSERT INTO token (id, expires, extra, valid, user_id) SELECT SHA2(CONCAT('e', seq), 256), \
+                 UTC_TIMESTAMP() - INTERVAL 1 HOUR - INTERVAL seq SECOND, REPEAT('x', 200), 1, 'u' FROM seq_1_to_{n}; \
+                 INSERT INTO token (id, expires, extra, valid, user_id) SELECT SHA2(CONCAT('l', seq), 256), \
+                 UTC_TIMESTAMP() + INTERVAL 1 DAY + INTERVAL seq SECOND, REPEAT('y', 200), 1, 'u' FROM seq_1_to_{n};"
             ));
         }
         if nulls > 0 {
             self.sql(&format!(
-                "INSERT INTO token (id, expires, extra) SELECT SHA2(CONCAT('n', seq), 256), NULL, 'n' FROM seq_1_to_{nulls}"
+                "INSERT INTO token (id, expires, extra, valid) SELECT SHA2(CONCAT('n', seq), 256), NULL, 'n', 1 FROM seq_1_to_{nulls}"
             ));
         }
     }
@@ -292,8 +293,8 @@ impl TestDb {
     /// Adds `n` more expired rows (ids tagged with `tag`, so it can be called again).
     pub fn add_expired(&self, tag: &str, n: u64) {
         self.sql(&format!(
-            "INSERT INTO token (id, expires, extra) SELECT CONCAT('{tag}-', seq), \
-             UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq SECOND, 'x' FROM seq_1_to_{n}"
+            "INSERT INTO token (id, expires, extra, valid) SELECT CONCAT('{tag}-', seq), \
+             UTC_TIMESTAMP() - INTERVAL 2 HOUR - INTERVAL seq SECOND, 'x', 1 FROM seq_1_to_{n}"
         ));
     }
 

@@ -92,7 +92,7 @@ check "the installed binary needs only libc (ldd)" \
 port=$(bash scripts/mariadb-sandbox.sh start "$DB" | awk '{print $2}')
 bash scripts/mariadb-sandbox.sh schema "$DB" keystone >/dev/null
 mariadb --no-defaults --socket="$DB/sock" -uroot keystone -e \
-    "INSERT INTO token (id, expires) SELECT SHA2(seq, 256), UTC_TIMESTAMP() - INTERVAL 1 DAY FROM seq_1_to_200"
+    "INSERT INTO token (id, expires, valid) SELECT SHA2(seq, 256), UTC_TIMESTAMP() - INTERVAL 1 DAY, 1 FROM seq_1_to_200"
 mkdir -p "$T/state"
 if ocf-tester -n p_pkg_tokenflush -o "connection=mysql://root@127.0.0.1:$port/keystone" \
     -o "state_dir=$T/state" "$AGENT" >"$T/ocf-tester.log" 2>&1 && grep -q "passed all tests" "$T/ocf-tester.log"; then
@@ -129,7 +129,7 @@ else
     CLUSTER_STARTED=1
     BIN=$ROOT/target/release/tokenflush
     mariadb --no-defaults --socket="$DB/sock" -uroot keystone -e \
-        "INSERT INTO token (id, expires) SELECT SHA2(CONCAT('n', seq), 256), UTC_TIMESTAMP() - INTERVAL 1 DAY FROM seq_1_to_300"
+        "INSERT INTO token (id, expires, valid) SELECT SHA2(CONCAT('n', seq), 256), UTC_TIMESTAMP() - INTERVAL 1 DAY, 1 FROM seq_1_to_300"
     run_agent() {
         env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin OCF_RESOURCE_INSTANCE=p_attr OCF_RESKEY_CRM_meta_interval=10000 \
             OCF_RESKEY_CRM_meta_timeout=20000 OCF_RESKEY_connection="mysql://root@127.0.0.1:$port/keystone" \
