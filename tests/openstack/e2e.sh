@@ -18,13 +18,8 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok     - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAILED - $*"; }
-note() { echo "         $*"; }
-section() { echo; echo "=== $* ==="; }
-check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+# shellcheck source=tests/lib/report.sh
+. "$ROOT/tests/lib/report.sh"
 
 T=$(mktemp -d /tmp/tokenflush-openstack-e2e.XXXXXX)
 SCHEMA_PID=""
@@ -52,7 +47,7 @@ if VENV=$(bash scripts/openstack-venv.sh keystone 2>"$T/venv.err"); then
     pass "scripts/openstack-venv.sh keystone ($((SECONDS - t0)) s): $VENV"
 else
     fail "scripts/openstack-venv.sh keystone"; cat "$T/venv.err"
-    echo; echo "$PASSED passed, $FAILED failed"; exit 1
+    echo; summary; exit 1
 fi
 check "it holds keystone 30.0.0 and keystone-manage" \
     test "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("keystone"))' 2>/dev/null)" = 30.0.0 \
@@ -125,5 +120,4 @@ check "indexes in another order are not" same_ddl scripts/keystone-token.sql "$T
 
 echo
 note "whole suite: $((SECONDS - started)) s"
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+summary
