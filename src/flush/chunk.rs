@@ -55,14 +55,16 @@ pub const STATEMENT_CAP: Duration = Duration::from_secs(30);
 /// timeout, which leaves the connection usable, fires first.
 pub const CLIENT_SLACK: Duration = Duration::from_secs(2);
 
-/// The client-side wait for a statement bounded on the server at `server_bound`: a little
-/// longer on MariaDB, never more than half as long again, so that a monitor still returns
-/// within its operation's timeout (twice its budget) when the server hangs.
-pub fn client_wait(mariadb: bool, server_bound: Duration) -> Duration {
-    if mariadb {
-        server_bound + CLIENT_SLACK.min(server_bound / 2)
-    } else {
-        server_bound
+/// How long the client waits for a statement: until the deadline, or, when the statement cap
+/// comes first, [`CLIENT_SLACK`] past it on MariaDB, so that the server's own bound, which
+/// leaves the connection usable, fires first. Never past the deadline: a monitor must return
+/// within its operation's timeout even when the server hangs.
+pub fn client_wait(mariadb: bool, deadline: Deadline) -> Duration {
+    match deadline.remaining() {
+        Some(left) if left <= STATEMENT_CAP => left,
+        Some(left) if mariadb => left.min(STATEMENT_CAP + CLIENT_SLACK),
+        None if mariadb => STATEMENT_CAP + CLIENT_SLACK,
+        _ => STATEMENT_CAP,
     }
 }
 
@@ -81,9 +83,9 @@ pub async fn select_chunk(
     let bound = server_bound(deadline);
     let sql = bounded(s.mariadb, Some(bound), s.lock_wait, sql);
     let result =
-        within(Deadline::none(), client_wait(s.mariadb, bound), "select a chunk", s.conn.exec(sql, params)).await;
+        within(Deadline::none(), client_wait(s.mariadb, deadline), "select a chunk", s.conn.exec(sql, params)).await;
     if matches!(result, Err(DbError::Timeout(..))) {
-        abandon(s).await;
+        abandon(s, deadline).await;
     }
     result
 }
@@ -107,7 +109,7 @@ pub async fn exec_chunk(
     loop {
         let bound = server_bound(deadline);
         let sql = bounded(s.mariadb, Some(bound), s.lock_wait, sql);
-        let result = within(Deadline::none(), client_wait(s.mariadb, bound), "delete a chunk", async {
+        let result = within(Deadline::none(), client_wait(s.mariadb, deadline), "delete a chunk", async {
             s.conn.exec_drop(sql, params.clone()).await?;
             let rows = s.conn.affected_rows();
             s.conn.query_drop("COMMIT").await?;
@@ -117,7 +119,7 @@ pub async fn exec_chunk(
         let e = match result {
             Ok(rows) => return Ok(rows),
             Err(e @ DbError::Timeout(..)) => {
-                abandon(s).await;
+                abandon(s, deadline).await;
                 return Err(ChunkError::Db(e));
             }
             Err(e) => e,
@@ -142,10 +144,12 @@ pub async fn exec_chunk(
 /// `max_statement_time` here, or a server too busy to notice it): ends it from a second
 /// connection, so that it does not go on holding its locks after this process is gone. The
 /// first connection is unusable after a timeout and is dropped with the session.
-pub async fn abandon(s: &Session) {
+pub async fn abandon(s: &Session, deadline: Deadline) {
     let id = s.conn.id();
     let opts = s.conn.opts().clone();
-    let killed = within(Deadline::none(), Duration::from_secs(5), "end the abandoned statement", async move {
+    // A server that hangs cannot take the KILL either: spend little of what is left on it.
+    let wait = deadline.remaining_or(Duration::from_secs(5)).clamp(Duration::from_millis(300), Duration::from_secs(5));
+    let killed = within(Deadline::none(), wait, "end the abandoned statement", async move {
         let mut killer = mysql_async::Conn::new(opts).await?;
         killer.query_drop(format!("KILL QUERY {id}")).await?;
         let _ = killer.disconnect().await;
@@ -170,10 +174,11 @@ mod tests {
     #[test]
     fn the_server_ends_a_statement_before_the_client_gives_up() {
         let s = Duration::from_secs;
-        assert_eq!(client_wait(true, s(30)), s(32));
-        assert_eq!(client_wait(true, s(1)), Duration::from_millis(1500), "inside twice the budget");
-        assert_eq!(client_wait(false, s(30)), s(30), "MySQL: no server bound to wait for");
-        assert_eq!(server_bound(Deadline::none()), STATEMENT_CAP, "the command's flush too");
+        assert_eq!(client_wait(true, Deadline::none()), s(32), "the command: the server's 30 s bound fires first");
+        assert_eq!(client_wait(false, Deadline::none()), s(30), "MySQL: no server bound to wait for");
+        assert!(client_wait(true, Deadline::after(s(10))) <= s(10), "a monitor never waits past its budget");
+        assert_eq!(client_wait(true, Deadline::after(s(600))), s(32));
+        assert_eq!(server_bound(Deadline::none()), STATEMENT_CAP);
     }
 
     #[test]
