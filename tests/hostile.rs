@@ -22,10 +22,10 @@ fn leak(s: Server) -> &'static Server {
     Box::leak(Box::new(s))
 }
 
-/// Forces the walk of a flush. Today an environment variable; once the engine takes `--walk`,
-/// this is the one line to change (`args.extend(["--walk".into(), walk.into()]); a`).
-fn with_walk(a: Agent, _args: &mut Vec<String>, walk: &str) -> Agent {
-    a.env("TOKENFLUSH_WALK", walk)
+/// Forces the walk of a flush (`--walk`).
+fn with_walk(a: Agent, args: &mut Vec<String>, walk: &str) -> Agent {
+    args.extend(["--walk".into(), walk.into()]);
+    a
 }
 
 /// The agent and argv of `tokenflush flush --connection URL --json EXTRA...`, on `walk` when
@@ -305,10 +305,10 @@ fn dry_run_counts_despite_an_ignored_expiry_index() {
 fn fill_for_race(db: &TestDb, n: u64) {
     db.sql(&format!(
         "DELETE FROM token; \
-         INSERT INTO token (id, expires, user_id) SELECT LEFT(SHA2(CONCAT('pre', seq, RAND()), 256), 56), \
-             '2020-01-01 00:00:00' - INTERVAL seq SECOND, 'pre' FROM seq_1_to_{n}; \
-         INSERT INTO token (id, expires, user_id) SELECT LEFT(SHA2(CONCAT('live', seq, RAND()), 256), 56), \
-             UTC_TIMESTAMP() + INTERVAL 1 DAY, 'live' FROM seq_1_to_{n}"
+         INSERT INTO token (id, expires, valid, user_id) SELECT LEFT(SHA2(CONCAT('pre', seq, RAND()), 256), 56), \
+             '2020-01-01 00:00:00' - INTERVAL seq SECOND, 1, 'pre' FROM seq_1_to_{n}; \
+         INSERT INTO token (id, expires, valid, user_id) SELECT LEFT(SHA2(CONCAT('live', seq, RAND()), 256), 56), \
+             UTC_TIMESTAMP() + INTERVAL 1 DAY, 1, 'live' FROM seq_1_to_{n}"
     ));
 }
 
@@ -352,18 +352,20 @@ impl Inserter {
                 for _ in 0..10 {
                     n += 1;
                     sql.push_str(&match walk {
-                        _ if random => "INSERT INTO token (id, expires, user_id) VALUES (LEFT(SHA2(RAND(), 256), 56), \
-                             '2020-01-01 00:00:00' - INTERVAL FLOOR(1 + RAND() * 1500) SECOND, 'ins');\n"
-                            .to_string(),
+                        _ if random => {
+                            "INSERT INTO token (id, expires, valid, user_id) VALUES (LEFT(SHA2(RAND(), 256), 56), \
+                             '2020-01-01 00:00:00' - INTERVAL FLOOR(1 + RAND() * 1500) SECOND, 1, 'ins');\n"
+                                .to_string()
+                        }
                         "expiry" => "SELECT COUNT(*) INTO @r FROM token WHERE user_id = 'pre'; \
-                             INSERT INTO token (id, expires, user_id) VALUES (SHA2(RAND(), 256), \
-                             '2020-01-01 00:00:00' - INTERVAL GREATEST(1, @r - FLOOR(RAND() * 7)) SECOND, 'ins');\n"
+                             INSERT INTO token (id, expires, valid, user_id) VALUES (SHA2(RAND(), 256), \
+                             '2020-01-01 00:00:00' - INTERVAL GREATEST(1, @r - FLOOR(RAND() * 7)) SECOND, 1, 'ins');\n"
                             .to_string(),
                         _ => format!(
                             "SET @m = NULL; SELECT id INTO @m FROM token WHERE user_id = 'pre' ORDER BY id \
                              LIMIT 1 OFFSET {off}; \
-                             INSERT INTO token (id, expires, user_id) VALUES (COALESCE(CONCAT(@m, '-', {n}), \
-                             SHA2(RAND(), 256)), '2020-01-01 00:00:00' - INTERVAL 1 SECOND, 'ins');\n",
+                             INSERT INTO token (id, expires, valid, user_id) VALUES (COALESCE(CONCAT(@m, '-', {n}), \
+                             SHA2(RAND(), 256)), '2020-01-01 00:00:00' - INTERVAL 1 SECOND, 1, 'ins');\n",
                             off = n % 10
                         ),
                     });
@@ -623,24 +625,8 @@ fn huge_rows_make_progress_and_leave_no_statement_behind() {
 // 6. One implausible value
 // ---------------------------------------------------------------------------------------------
 
-/// Keystone's `trust` table as its migrations create it (as in tests/presets.rs).
-const TRUST_SCHEMA: &str = "CREATE TABLE trust (
-    id VARCHAR(64) NOT NULL,
-    trustor_user_id VARCHAR(64) NOT NULL,
-    trustee_user_id VARCHAR(64) NOT NULL,
-    project_id VARCHAR(64) NULL,
-    impersonation TINYINT(1) NOT NULL,
-    deleted_at DATETIME NULL,
-    expires_at DATETIME NULL,
-    remaining_uses INT NULL,
-    extra TEXT NULL,
-    expires_at_int BIGINT NULL,
-    redelegated_trust_id VARCHAR(64) NULL,
-    redelegation_count INT NULL,
-    PRIMARY KEY (id),
-    CONSTRAINT duplicate_trust_constraint_expanded UNIQUE
-        (trustor_user_id, trustee_user_id, project_id, impersonation, expires_at, expires_at_int)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3";
+/// Keystone's `trust` table exactly as Keystone 30's `db_sync` creates it.
+const TRUST_SCHEMA: &str = include_str!("../scripts/keystone-trust.sql");
 
 /// The epoch-seconds guard samples the column for any value below 1e14 and refuses the whole
 /// table when it finds one. On a trust table one bad row (a hand edit, a buggy migration, a

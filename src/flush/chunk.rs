@@ -49,7 +49,7 @@ pub fn retry_after(attempt: u32, stop_requested: bool, left: Option<Duration>) -
 
 /// The longest one statement may run, whatever the budget: the server ends it there
 /// (`max_statement_time`), and the client gives up [`CLIENT_SLACK`] later.
-pub const STATEMENT_CAP: Duration = Duration::from_secs(30);
+pub const STATEMENT_CAP: Duration = Duration::from_secs(10);
 
 /// How much longer the client waits than the server-side bound, so that the server's own
 /// timeout, which leaves the connection usable, fires first.
@@ -174,10 +174,10 @@ mod tests {
     #[test]
     fn the_server_ends_a_statement_before_the_client_gives_up() {
         let s = Duration::from_secs;
-        assert_eq!(client_wait(true, Deadline::none()), s(32), "the command: the server's 30 s bound fires first");
-        assert_eq!(client_wait(false, Deadline::none()), s(30), "MySQL: no server bound to wait for");
+        assert_eq!(client_wait(true, Deadline::none()), s(12), "the command: the server's 10 s bound fires first");
+        assert_eq!(client_wait(false, Deadline::none()), s(10), "MySQL: no server bound to wait for");
         assert!(client_wait(true, Deadline::after(s(10))) <= s(10), "a monitor never waits past its budget");
-        assert_eq!(client_wait(true, Deadline::after(s(600))), s(32));
+        assert_eq!(client_wait(true, Deadline::after(s(600))), s(12));
         assert_eq!(server_bound(Deadline::none()), STATEMENT_CAP);
     }
 

@@ -6,7 +6,10 @@
 //! at a time instead of timing out on a thousand). Within that cap the size follows time: each
 //! chunk aims at [`TARGET`], growing while chunks finish early and shrinking when one runs long,
 //! as pt-online-schema-change's `--chunk-time` does. The first chunk starts small, because the
-//! average row length is the optimizer's estimate and may be stale.
+//! average row length is the optimizer's estimate and may be stale; and it starts at one row
+//! when that average is over [`OFF_PAGE`]: such rows keep columns in overflow pages, which
+//! InnoDB's statistics do not count (40 rows of 6 MB show as 223 KB each), so only time can say
+//! how big a chunk may be.
 
 use std::time::Duration;
 
@@ -18,6 +21,9 @@ pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
 
 /// The first chunk's size when the cap is larger.
 pub const FIRST: u32 = 100;
+
+/// An average row length over which rows store columns off-page (half an InnoDB page).
+pub const OFF_PAGE: u64 = 8 << 10;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkSize {
@@ -33,7 +39,8 @@ impl ChunkSize {
             n => u32::try_from(MAX_CHUNK_BYTES / n).unwrap_or(u32::MAX).max(1),
         };
         let cap = batch_size.max(1).min(galera_cap.unwrap_or(u32::MAX)).min(by_bytes).max(1);
-        ChunkSize { rows: cap.min(FIRST), cap }
+        let first = if avg_row_length > OFF_PAGE { 1 } else { FIRST };
+        ChunkSize { rows: cap.min(first), cap }
     }
 
     /// Rows in the next chunk.
@@ -102,7 +109,9 @@ mod tests {
     #[test]
     fn rows_of_megabytes_are_deleted_a_few_at_a_time() {
         let c = ChunkSize::new(1000, None, 6 << 20);
-        assert_eq!((c.rows(), c.cap()), (10, 10), "64 MB of 6 MB rows");
+        assert_eq!((c.rows(), c.cap()), (1, 10), "64 MB of 6 MB rows, starting with one");
+        let c = ChunkSize::new(1000, None, 223 << 10);
+        assert_eq!((c.rows(), c.cap()), (1, 293), "statistics that undercount overflow pages: time decides");
         assert_eq!(ChunkSize::new(1000, None, 200 << 20).cap(), 1, "never below one row");
     }
 
