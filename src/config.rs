@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::dburl::{DbUrl, Secret};
-use crate::flush::Walk;
+use crate::flush::{Strategy, Walk};
 use crate::ident::Ident;
 use crate::keystone_conf::{self, ConfError};
 use crate::ocf::OcfEnv;
@@ -59,6 +59,8 @@ pub struct Settings {
     pub retry_interval: Duration,
     /// A walk forced by the `walk` parameter; `None` lets the engine choose.
     pub walk: Option<Walk>,
+    /// Delete, rebuild, or choose per flush.
+    pub strategy: Strategy,
     pub state_dir: StateDir,
     /// Prometheus text file written after every flush, for node_exporter's textfile collector.
     pub metrics_file: Option<PathBuf>,
@@ -196,6 +198,7 @@ fn settings(raw: &RawParams, env: &OcfEnv) -> Result<Settings, ConfigError> {
         max_runtime: raw.duration(&params::MAX_RUNTIME),
         retry_interval: raw.duration(&params::RETRY_INTERVAL),
         walk: raw.value(&params::WALK).and_then(Walk::from_name),
+        strategy: raw.value(&params::STRATEGY).and_then(Strategy::from_name).unwrap_or(Strategy::Delete),
         state_dir: state_dir(raw, env)?,
         metrics_file: raw.get(&params::METRICS_FILE).map(|p| absolute(&params::METRICS_FILE, p)).transpose()?,
         node_attributes: raw.flag(&params::NODE_ATTRIBUTES),

@@ -52,8 +52,13 @@ pub async fn run_flush(config: &Config, deadline: Deadline, stop: &Stop, progres
         false => None,
     };
     progress.started(plan.table.as_str(), backlog);
-    let opts =
-        FlushOpts { batch_size: config.batch_size.get(), grace: config.grace, sleep: config.sleep, walk: config.walk };
+    let opts = FlushOpts {
+        batch_size: config.batch_size.get(),
+        grace: config.grace,
+        sleep: config.sleep,
+        walk: config.walk,
+        strategy: config.strategy,
+    };
     let report = flush::flush(&mut s, &plan, &opts, deadline, stop, &mut |rows| progress.chunk(rows)).await;
     progress.finished();
     s.close().await;

@@ -43,7 +43,9 @@ pub const MIN_PLAUSIBLE_MICROS: i64 = 100_000_000_000_000;
 pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Result<TablePlan, DbError> {
     let schema = s.schema.clone();
     let table = &spec.table;
-    let tbl: Option<(String, Option<u64>)> = within(
+    // Every column may be NULL (a view has no engine): a typed tuple that cannot take a NULL
+    // would make the driver panic.
+    let tbl: Option<(Option<String>, Option<u64>)> = within(
         deadline,
         CONNECT_TIMEOUT,
         "inspect table",
@@ -53,9 +55,13 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
         ),
     )
     .await?;
-    let Some((_engine, avg_row_length)) = tbl else {
-        return Err(DbError::Schema(format!("table {table} does not exist in database `{schema}`")));
+    let (engine, avg_row_length) = match tbl {
+        Some(t) => t,
+        None => return Err(DbError::Schema(format!("table {table} does not exist in database `{schema}`"))),
     };
+    if engine.is_none() {
+        return Err(DbError::Schema(format!("{table} in database `{schema}` is a view, not a table")));
+    }
     let rule = resolve_rule(s, spec, deadline).await?;
     let main = spec
         .main_column()

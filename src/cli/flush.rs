@@ -210,6 +210,8 @@ fn summary_json(r: &FlushReport) -> serde_json::Value {
         "end": r.end.name(),
         "cutoff": r.cutoff,
         "walk": r.walk.map(|w| w.name()),
+        "strategy": r.strategy.map(|s| s.name()),
+        "rows_copied": r.rows_copied,
         "error": match &r.end { End::Failed(e) => Some(e.to_string()), _ => None },
     })
 }

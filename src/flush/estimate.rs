@@ -83,3 +83,21 @@ pub async fn estimate_backlog(
     let (pred, params) = plan.rule.predicate(&cutoff);
     estimate_rows_before(s, plan, (&pred, &params), deadline).await
 }
+
+/// The table's rows, bytes (data and indexes) and free bytes, as InnoDB's statistics say.
+pub async fn table_stats(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<(u64, u64, u64), DbError> {
+    type Stats = (Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+    let row: Option<Stats> = within(
+        deadline,
+        Duration::from_secs(5),
+        "read table statistics",
+        s.conn.exec_first(
+            "SELECT TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, DATA_FREE FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (plan.table.as_str(),),
+        ),
+    )
+    .await?;
+    let (rows, data, index, free) = row.unwrap_or_default();
+    Ok((rows.unwrap_or(0), data.unwrap_or(0) + index.unwrap_or(0), free.unwrap_or(0)))
+}

@@ -13,6 +13,9 @@
 //! | 5–6 | [`chunk`] | running them, and the lock-wait retry policy |
 //! | 6–7 | [`galera`] | Galera's write-set limits and flow control |
 //! | 8 | [`run`] | the chunk loop, which stops at a chunk boundary |
+//! | – | [`size`] | how many rows the next chunk takes: batch_size, Galera, bytes, time |
+//! | – | [`strategy`] | delete or rebuild, and how `auto` chooses |
+//! | – | [`rebuild`] | the rebuild strategy: copy the rows that stay, swap, crash-safe |
 //! | – | [`estimate`] | `--dry-run`'s count and the backlog estimate |
 //! | – | [`report`] | how a flush ended, and what it did |
 //!
@@ -32,16 +35,19 @@ pub mod cutoff;
 pub mod estimate;
 pub mod galera;
 pub mod lock;
+pub mod rebuild;
 pub mod report;
 pub mod run;
 pub mod size;
 pub mod sql;
+pub mod strategy;
 pub mod walk;
 
 use std::time::Duration;
 
 pub use estimate::{count_expired, estimate_backlog, DryRun};
 pub use report::{End, FlushReport};
+pub use strategy::Strategy;
 pub use walk::Walk;
 
 use crate::db::{Deadline, Session};
@@ -56,6 +62,8 @@ pub struct FlushOpts {
     pub sleep: Duration,
     /// The walk to use instead of choosing one (the `walk` parameter; for tests and benchmarks).
     pub walk: Option<Walk>,
+    /// Delete, rebuild, or choose per flush (`auto`).
+    pub strategy: Strategy,
 }
 
 /// Deletes expired rows in committed chunks until none is left, the deadline nears, or `stop`

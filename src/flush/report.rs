@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::strategy::Strategy;
 use super::walk::Walk;
 use crate::db::DbError;
 
@@ -46,8 +47,12 @@ pub struct FlushReport {
     /// The cutoff, as the server computed it (UTC).
     pub cutoff: String,
     pub end: End,
-    /// The walk the engine chose.
+    /// The walk the engine chose (for the delete strategy).
     pub walk: Option<Walk>,
+    /// The strategy the flush used: delete or rebuild.
+    pub strategy: Option<Strategy>,
+    /// Rows a rebuild copied into the new table (0 for a delete).
+    pub rows_copied: u64,
     /// Expired rows left, as estimated after an incomplete flush (0 after a complete one).
     pub backlog: Option<u64>,
 }
@@ -62,6 +67,8 @@ impl FlushReport {
             cutoff: String::new(),
             end: End::Complete,
             walk: None,
+            strategy: None,
+            rows_copied: 0,
             backlog: None,
         }
     }

@@ -8,9 +8,11 @@ use super::chunk::{exec_chunk, is_statement_timeout, select_chunk, ChunkError};
 use super::cutoff::server_cutoff;
 use super::estimate::estimate_backlog;
 use super::galera::{galera_limits, FlowControl};
+use super::rebuild;
 use super::report::{End, FlushReport};
 use super::size::ChunkSize;
 use super::sql::{Cursor, Statements};
+use super::strategy::{self, Estimate, Strategy};
 use super::walk::choose_walk;
 use super::{lock, FlushOpts};
 use crate::db::{DbError, Deadline, Session};
@@ -89,6 +91,12 @@ impl Flusher<'_> {
             return Ok(End::LockHeld);
         }
         let galera = galera_limits(self.s, self.plan, self.deadline).await?;
+        let chosen = self.strategy(&pred, &params).await?;
+        self.report.strategy = Some(chosen);
+        if chosen == Strategy::Rebuild {
+            return self.rebuild(&pred, &params, galera.cap).await;
+        }
+        self.undo_rebuild().await;
         let mut flow_control = galera.on.then(FlowControl::default);
         let size = ChunkSize::new(self.opts.batch_size, galera.cap, self.plan.avg_row_length);
         if size.cap() < self.opts.batch_size {
@@ -114,6 +122,52 @@ impl Flusher<'_> {
             }
         }
         Ok(if pos.skipped_locked > 0 { End::SkippedLocked(pos.skipped_locked) } else { End::Complete })
+    }
+
+    /// The strategy of this flush: the one asked for, or for `auto` the one [`strategy::choose`]
+    /// picks from the server's estimates.
+    async fn strategy(&mut self, pred: &str, params: &[Value]) -> Result<Strategy, DbError> {
+        if self.opts.strategy != Strategy::Auto {
+            return Ok(self.opts.strategy);
+        }
+        let expired = super::estimate::estimate_rows_before(self.s, self.plan, (pred, params), self.deadline).await?;
+        let (rows, bytes, free) = super::estimate::table_stats(self.s, self.plan, self.deadline).await?;
+        let rebuildable =
+            expired >= strategy::SMALL_BACKLOG && rebuild::rebuildable(self.s, self.plan, self.deadline).await;
+        let chosen = strategy::choose(Estimate { expired, rows, bytes, free, rebuildable });
+        crate::info!(
+            "auto: ~{expired} of ~{rows} rows expired, {} MB free of {} MB: {}",
+            free >> 20,
+            bytes >> 20,
+            chosen.name()
+        );
+        Ok(chosen)
+    }
+
+    async fn rebuild(&mut self, pred: &str, params: &[Value], galera_cap: Option<u32>) -> Result<End, DbError> {
+        let job = rebuild::Job {
+            s: self.s,
+            plan: self.plan,
+            opts: self.opts,
+            pred,
+            params,
+            deadline: self.deadline,
+            stop: self.stop,
+            on_chunk: self.on_chunk,
+            report: &mut self.report,
+            galera_cap,
+        };
+        rebuild::rebuild(job).await
+    }
+
+    /// A delete flush undoes a rebuild an earlier flush left unfinished (and finishes one that
+    /// was swapped). It cannot when its user lacks the privileges: then the rebuild's triggers
+    /// go on carrying writes into its copy, which is harmless, and the delete proceeds.
+    async fn undo_rebuild(&mut self) {
+        let names = rebuild::names::Names::of(&self.plan.table);
+        if let Err(e) = rebuild::state::settle(self.s, &names, false, self.deadline).await {
+            crate::warn!("cannot clean up the rebuild an earlier flush left on {}: {e}", self.plan.table);
+        }
     }
 
     /// A stop request, or too little time left for another chunk: a chunk may take several

@@ -80,7 +80,8 @@ pub async fn choose_walk(
 }
 
 async fn table_size(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<Option<TableSize>, DbError> {
-    let sizes: Option<(u64, u64, u64, u64)> = within(
+    type Sizes = (Option<u64>, Option<u64>, Option<u64>, Option<u64>);
+    let sizes: Option<Sizes> = within(
         deadline,
         Duration::from_secs(5),
         "read table size",
@@ -91,7 +92,12 @@ async fn table_size(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Re
         ),
     )
     .await?;
-    Ok(sizes.map(|(data, index, pool, page)| TableSize { data, index, pool, page }))
+    Ok(sizes.map(|(data, index, pool, page)| TableSize {
+        data: data.unwrap_or(0),
+        index: index.unwrap_or(0),
+        pool: pool.unwrap_or(0),
+        page: page.unwrap_or(0),
+    }))
 }
 
 /// What `choose_walk` weighs, in bytes.

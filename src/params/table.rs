@@ -180,6 +180,22 @@ pub const WALK: Param = Param {
     flag: flag("WALK", Some("Force the walk: expiry or primary-key (default auto: the engine chooses).")),
 };
 
+pub const STRATEGY: Param = Param {
+    name: "strategy",
+    kind: Kind::Choice(&["delete", "rebuild", "auto"]),
+    default: Some("delete"),
+    required: false,
+    unique: false,
+    short: "delete, rebuild or auto",
+    long: "delete (the default): expired rows are deleted in committed chunks. rebuild: the rows that stay are \
+           copied into a new table, kept in step with Keystone's writes by triggers, and swapped in with one \
+           atomic RENAME TABLE, which also gives the table's disk space back; it needs a primary key, no foreign \
+           keys or triggers of the table's own, and the CREATE, DROP, ALTER and TRIGGER privileges. A rebuild \
+           that runs out of budget resumes at the next flush. auto rebuilds when fewer rows stay than go, or \
+           when the table's file is mostly free space, and deletes otherwise.",
+    flag: flag("STRATEGY", Some("delete (default), rebuild or auto.")),
+};
+
 pub const STATE_DIR: Param = Param {
     name: "state_dir",
     kind: Kind::String,
@@ -247,6 +263,7 @@ pub const PARAMS: &[Param] = &[
     MAX_RUNTIME,
     RETRY_INTERVAL,
     WALK,
+    STRATEGY,
     STATE_DIR,
     METRICS_FILE,
     NODE_ATTRIBUTES,

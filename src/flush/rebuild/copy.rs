@@ -1,0 +1,228 @@
+//! The rebuild's steps in order: set up, copy in committed chunks, swap, clean up.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Params, Value};
+
+use super::ddl::Ddl;
+use super::state;
+use crate::db::{code, within, DbError, Deadline, Session};
+use crate::flush::chunk::{client_wait, retry_after, Retry};
+use crate::flush::report::{End, FlushReport};
+use crate::flush::size::ChunkSize;
+use crate::flush::sql::bounded;
+use crate::shutdown::Stop;
+use crate::table::TablePlan;
+
+/// How long the swap keeps trying to take the table from Keystone's transactions, at most.
+pub const SWAP_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Runs one DDL statement. The session's `lock_wait_timeout` is at its minimum, so a statement
+/// that needs the table while a transaction holds it fails at once (1205) rather than making
+/// every request queue behind it; it is retried every 50 ms until the deadline.
+pub async fn ddl(s: &mut Session, sql: &str, deadline: Deadline) -> Result<(), DbError> {
+    let started = Instant::now();
+    loop {
+        match within(deadline, Duration::from_secs(30), "run a rebuild step", s.conn.query_drop(sql)).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.server_code() == Some(code::LOCK_WAIT_TIMEOUT) && started.elapsed() < SWAP_PATIENCE => {
+                if deadline.remaining().is_some_and(|r| r < Duration::from_millis(200)) {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The crash-test hook: `TOKENFLUSH_CRASH_AFTER=<step>` makes the process abort right after
+/// that step of a rebuild, as a SIGKILL would, so that the tests can leave every state a
+/// killed rebuild can leave. The steps: state, new, triggers, chunk, swap, mark, drop-old.
+pub fn crash_point(step: &str) {
+    if std::env::var("TOKENFLUSH_CRASH_AFTER").is_ok_and(|v| v == step) {
+        std::process::abort();
+    }
+}
+
+pub struct Rebuilder<'a> {
+    pub s: &'a mut Session,
+    pub plan: &'a TablePlan,
+    pub ddl: Ddl,
+    pub pred: String,
+    pub params: Vec<Value>,
+    pub deadline: Deadline,
+    pub stop: &'a Stop,
+    pub on_chunk: &'a mut dyn FnMut(u64),
+    pub report: &'a mut FlushReport,
+    pub size: ChunkSize,
+    /// `sleep_ms` between chunks.
+    pub sleep: Duration,
+}
+
+impl Rebuilder<'_> {
+    /// Creates the state, the copy and the triggers, in that order.
+    pub async fn set_up(&mut self) -> Result<(), DbError> {
+        for sql in self.ddl.create_state() {
+            ddl(self.s, &sql, self.deadline).await?;
+        }
+        crash_point("state");
+        ddl(self.s, &self.ddl.create_new(), self.deadline).await?;
+        crash_point("new");
+        for sql in self.ddl.create_triggers() {
+            ddl(self.s, &sql, self.deadline).await?;
+        }
+        crash_point("triggers");
+        Ok(())
+    }
+
+    /// Copies the rows that stay, chunk by chunk, from where the state says, until the end of
+    /// the table (`Ok(None)`) or the budget or a stop (`Ok(Some(end))`).
+    pub async fn copy(&mut self) -> Result<Option<End>, DbError> {
+        let mut cursor = state::progress(self.s, &self.ddl, self.deadline).await?.cursor;
+        let mut last = Duration::from_millis(50);
+        loop {
+            if self.stop.requested() {
+                return Ok(Some(End::Stopped));
+            }
+            if self.deadline.remaining().is_some_and(|left| left < last * 3 + Duration::from_millis(100)) {
+                return Ok(Some(End::Budget));
+            }
+            let t0 = Instant::now();
+            let limit = self.size.rows();
+            let boundary: Option<Value> = {
+                let sql = self.ddl.copy_boundary(cursor.is_some(), limit);
+                let args: Vec<Value> = cursor.iter().cloned().collect();
+                within(self.deadline, Duration::from_secs(30), "read a copy chunk", self.s.conn.exec_first(sql, args))
+                    .await?
+            };
+            let scanned = match &boundary {
+                Some(_) => u64::from(limit),
+                None => self.tail(cursor.as_ref()).await?,
+            };
+            let copied = self.copy_chunk(cursor.as_ref(), boundary.as_ref()).await?;
+            // The chunk's transaction wrote the rows it copied; the rows it read that the rule
+            // does not keep are the ones the rebuild deletes.
+            self.report.chunks += 1;
+            self.report.rows_copied += copied.rows;
+            self.report.rows += scanned.saturating_sub(copied.kept);
+            self.report.max_chunk_rows = self.report.max_chunk_rows.max(copied.rows);
+            (self.on_chunk)(self.report.rows);
+            crash_point("chunk");
+            last = t0.elapsed();
+            self.size.after(last);
+            match boundary {
+                Some(b) => cursor = Some(b),
+                None => return Ok(None),
+            }
+            if !self.sleep.is_zero() {
+                tokio::time::sleep(self.deadline.remaining_or(self.sleep)).await;
+            }
+        }
+    }
+
+    async fn tail(&mut self, cursor: Option<&Value>) -> Result<u64, DbError> {
+        let sql = self.ddl.count_tail(cursor.is_some());
+        let args: Vec<Value> = cursor.into_iter().cloned().collect();
+        let n: Option<u64> =
+            within(self.deadline, Duration::from_secs(30), "count the tail", self.s.conn.exec_first(sql, args)).await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// One copy chunk and its cursor in one transaction, retried on lock waits and deadlocks.
+    async fn copy_chunk(&mut self, after: Option<&Value>, upto: Option<&Value>) -> Result<Copied, DbError> {
+        let mut args = self.params.clone();
+        args.extend(after.cloned());
+        args.extend(upto.cloned());
+        let sql = self.ddl.copy_chunk(&self.pred, after.is_some(), upto.is_some());
+        let mut attempt = 0;
+        loop {
+            let bound = self.deadline.remaining().unwrap_or(crate::flush::chunk::STATEMENT_CAP);
+            let text =
+                bounded(self.s.mariadb, Some(bound.min(crate::flush::chunk::STATEMENT_CAP)), self.s.lock_wait, &sql);
+            let save = self.ddl.save_cursor();
+            let cursor = upto.cloned().or_else(|| after.cloned()).unwrap_or(Value::NULL);
+            let conn = &mut self.s.conn;
+            let result = within(Deadline::none(), client_wait(self.s.mariadb, self.deadline), "copy a chunk", async {
+                conn.query_drop("START TRANSACTION").await?;
+                conn.exec_drop(text, Params::Positional(args.clone())).await?;
+                let rows = conn.affected_rows();
+                let kept = records(&conn.info()).unwrap_or(rows);
+                conn.exec_drop(save, (cursor, rows)).await?;
+                conn.query_drop("COMMIT").await?;
+                Ok::<_, mysql_async::Error>(Copied { rows, kept })
+            })
+            .await;
+            let e = match result {
+                Ok(c) => return Ok(c),
+                Err(e) => e,
+            };
+            let _ =
+                within(self.deadline, Duration::from_secs(2), "roll back", self.s.conn.query_drop("ROLLBACK")).await;
+            match e.server_code() {
+                Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) => {
+                    attempt += 1;
+                    match retry_after(attempt, self.stop.requested(), self.deadline.remaining()) {
+                        Retry::After(backoff) => tokio::time::sleep(backoff).await,
+                        Retry::GiveUp => return Err(e),
+                    }
+                }
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// Swaps the copy in for the table, then drops the old table and the state.
+    pub async fn swap(&mut self) -> Result<(), DbError> {
+        self.carry_auto_increment().await?;
+        ddl(self.s, &self.ddl.swap(), self.deadline).await?;
+        crash_point("swap");
+        ddl(self.s, &self.ddl.mark_swapped(), self.deadline).await?;
+        crash_point("mark");
+        let n = self.ddl.n.clone();
+        ddl(self.s, &format!("DROP TABLE IF EXISTS {}", super::ddl::quote(&n.old)), self.deadline).await?;
+        crash_point("drop-old");
+        state::drop_everything(self.s, &n, self.deadline).await
+    }
+
+    /// The copy's AUTO_INCREMENT counter is raised to the table's, so that no id of a deleted
+    /// row is handed out again.
+    async fn carry_auto_increment(&mut self) -> Result<(), DbError> {
+        let n = &self.ddl.n;
+        let ai: Option<Option<u64>> = within(self.deadline, Duration::from_secs(10), "read AUTO_INCREMENT", self.s.conn.exec_first(
+            "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (&n.table,),
+        ))
+        .await?;
+        if let Some(Some(next)) = ai {
+            let sql = format!("ALTER TABLE {} AUTO_INCREMENT = {next}", super::ddl::quote(&n.new));
+            ddl(self.s, &sql, self.deadline).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What one copy chunk did: rows inserted, and rows the rule kept in its range (inserted, or
+/// already carried over by a trigger).
+pub struct Copied {
+    pub rows: u64,
+    pub kept: u64,
+}
+
+/// `Records: N` of an `INSERT … SELECT`'s info line: the rows the SELECT returned.
+pub fn records(info: &str) -> Option<u64> {
+    let rest = info.split("Records:").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_info_line_says_how_many_rows_the_copy_read() {
+        assert_eq!(records("Records: 100  Duplicates: 3  Warnings: 3"), Some(100));
+        assert_eq!(records(""), None);
+    }
+}

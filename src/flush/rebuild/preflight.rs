@@ -1,0 +1,116 @@
+//! What a rebuild needs before it creates anything, each refused with a one-line reason, and
+//! what the table is made of (its columns, its key's type) for the rebuild's statements.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use super::ddl::Ddl;
+use super::names::Names;
+use crate::db::{within, DbError, Deadline, Session};
+use crate::table::TablePlan;
+
+/// The privileges the rebuild's statements need on the database.
+pub const NEEDED: [&str; 8] = ["SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRIGGER"];
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn refuse(why: String) -> DbError {
+    DbError::Misconfigured(format!("cannot rebuild: {why}"))
+}
+
+/// Checks the preconditions and returns the statements of this table's rebuild.
+pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<Ddl, DbError> {
+    let (schema, t) = (s.schema.clone(), plan.table.as_str().to_string());
+    let kind: Option<(String, Option<String>)> = within(
+        deadline,
+        WAIT,
+        "inspect the table's kind",
+        s.conn.exec_first(
+            "SELECT TABLE_TYPE, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&schema, &t),
+        ),
+    )
+    .await?;
+    match kind {
+        Some((ty, _)) if ty != "BASE TABLE" => {
+            return Err(refuse(format!("{} is a {}, not a table", plan.table, ty.to_lowercase())))
+        }
+        Some((_, Some(e))) if e.eq_ignore_ascii_case("InnoDB") => {}
+        Some((_, e)) => return Err(refuse(format!("{} uses {}, not InnoDB", plan.table, e.unwrap_or_default()))),
+        None => return Err(DbError::Schema(format!("table {} does not exist", plan.table))),
+    }
+    let fks: Vec<String> = within(
+        deadline,
+        WAIT,
+        "inspect foreign keys",
+        s.conn.exec(
+            "SELECT CONCAT(TABLE_NAME, '.', CONSTRAINT_NAME) FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE REFERENCED_TABLE_NAME IS NOT NULL AND ((TABLE_SCHEMA = ? AND TABLE_NAME = ?) \
+         OR (REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?))",
+            (&schema, &t, &schema, &t),
+        ),
+    )
+    .await?;
+    if let Some(fk) = fks.first() {
+        return Err(refuse(format!("foreign key {fk} links {} to another table", plan.table)));
+    }
+    let names = Names::of(&plan.table);
+    let triggers: Vec<String> = within(deadline, WAIT, "inspect triggers", s.conn.exec(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?",
+        (&schema, &t),
+    ))
+    .await?;
+    if let Some(other) = triggers.iter().find(|tr| !names.triggers.contains(tr)) {
+        return Err(refuse(format!("{} has a trigger of its own ({other})", plan.table)));
+    }
+    let missing = missing_privileges(s, deadline).await?;
+    if !missing.is_empty() {
+        return Err(refuse(format!("the database user lacks {} on the database", missing.join(", "))));
+    }
+    let (pk_type, cols) = columns(s, plan, deadline).await?;
+    Ok(Ddl::new(names, plan.pk.as_str(), &pk_type, &cols))
+}
+
+/// The needed privileges the current user has neither globally nor on this database.
+async fn missing_privileges(s: &mut Session, deadline: Deadline) -> Result<Vec<&'static str>, DbError> {
+    let have: Vec<String> = within(
+        deadline,
+        WAIT,
+        "inspect privileges",
+        s.conn.query(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES \
+         UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE DATABASE() LIKE TABLE_SCHEMA",
+        ),
+    )
+    .await?;
+    Ok(NEEDED.into_iter().filter(|p| !have.iter().any(|h| h.eq_ignore_ascii_case(p))).collect())
+}
+
+/// The primary key's full column type (for the state's cursor) and the columns a copy writes.
+async fn columns(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<(String, Vec<String>), DbError> {
+    type Col = (String, String, Option<String>, Option<String>, String);
+    let rows: Vec<Col> = within(deadline, WAIT, "inspect columns", s.conn.exec(
+        "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+        (&s.schema.clone(), plan.table.as_str()),
+    ))
+    .await?;
+    let mut pk_type = None;
+    let mut cols = Vec::new();
+    for (name, ty, charset, collation, extra) in rows {
+        if name == plan.pk.as_str() {
+            pk_type = Some(match (charset, collation) {
+                (Some(cs), Some(co)) => format!("{ty} CHARACTER SET {cs} COLLATE {co}"),
+                _ => ty.clone(),
+            });
+        }
+        let generated =
+            ["GENERATED", "VIRTUAL", "STORED", "PERSISTENT"].iter().any(|g| extra.to_uppercase().contains(g));
+        if !generated {
+            cols.push(name);
+        }
+    }
+    let pk_type = pk_type.ok_or_else(|| DbError::Schema(format!("primary key {} not found", plan.pk)))?;
+    Ok((pk_type, cols))
+}
