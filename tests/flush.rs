@@ -327,3 +327,35 @@ fn a_wrong_password_has_one_status_on_every_path() {
     a.run("stop");
     assert_eq!(db.expired(), 10, "nothing was deleted");
 }
+
+/// The throttle backs off when the server gets busy during a flush: two dozen statements start
+/// running (here `SELECT SLEEP`, which `Threads_running` counts like any query), and the flush
+/// pauses between chunks until they are done, rather than competing with them.
+#[test]
+fn the_throttle_backs_off_when_the_server_gets_busy() {
+    let srv: &'static common::Server = Box::leak(Box::new(common::start_server(&[])));
+    let db = srv.fresh_db("throttle");
+    db.fill(3000, 0);
+    let c =
+        Agent::new().spawn(&["flush", "--json", "--connection", &db.url(), "--batch-size", "20", "--sleep-ms", "5"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let sleepers: Vec<std::process::Child> = (0..24)
+        .map(|_| {
+            std::process::Command::new("mariadb")
+                .args(["--no-defaults", "-uroot", "-e", "SELECT SLEEP(3)"])
+                .arg(format!("--socket={}", srv.socket.display()))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("mariadb")
+        })
+        .collect();
+    let r = c.wait();
+    for mut s in sleepers {
+        let _ = s.wait();
+    }
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["complete"], true, "{v}");
+    assert!(v["throttled_seconds"].as_f64().unwrap() > 0.2, "the flush paused for the busy server: {v}");
+    assert_eq!(db.expired(), 0);
+}

@@ -212,6 +212,7 @@ fn summary_json(r: &FlushReport) -> serde_json::Value {
         "walk": r.walk.map(|w| w.name()),
         "strategy": r.strategy.map(|s| s.name()),
         "rows_copied": r.rows_copied,
+        "throttled_seconds": r.throttled.as_secs_f64(),
         "error": match &r.end { End::Failed(e) => Some(e.to_string()), _ => None },
     })
 }

@@ -41,6 +41,7 @@ pub mod run;
 pub mod size;
 pub mod sql;
 pub mod strategy;
+pub mod throttle;
 pub mod walk;
 
 use std::time::Duration;

@@ -53,6 +53,8 @@ pub struct FlushReport {
     pub strategy: Option<Strategy>,
     /// Rows a rebuild copied into the new table (0 for a delete).
     pub rows_copied: u64,
+    /// Time the throttle paused between chunks because the server was busy.
+    pub throttled: Duration,
     /// Expired rows left, as estimated after an incomplete flush (0 after a complete one).
     pub backlog: Option<u64>,
 }
@@ -69,6 +71,7 @@ impl FlushReport {
             walk: None,
             strategy: None,
             rows_copied: 0,
+            throttled: Duration::ZERO,
             backlog: None,
         }
     }

@@ -13,6 +13,7 @@ use super::report::{End, FlushReport};
 use super::size::ChunkSize;
 use super::sql::{Cursor, Statements};
 use super::strategy::{self, Estimate, Strategy};
+use super::throttle::Throttle;
 use super::walk::choose_walk;
 use super::{lock, FlushOpts};
 use crate::db::{DbError, Deadline, Session};
@@ -45,6 +46,9 @@ struct Position {
     skipped_locked: u64,
     /// Chunks in a row that deleted nothing.
     empty: u32,
+    /// Rows the last chunk deleted, for the throttle.
+    last_rows: u64,
+    throttle: Throttle,
 }
 
 /// What the loop does after a chunk.
@@ -105,8 +109,15 @@ impl Flusher<'_> {
                 size.cap()
             );
         }
-        let mut pos =
-            Position { cursor: None, size, last_chunk: Duration::from_millis(50), skipped_locked: 0, empty: 0 };
+        let mut pos = Position {
+            cursor: None,
+            size,
+            last_chunk: Duration::from_millis(50),
+            skipped_locked: 0,
+            empty: 0,
+            last_rows: 0,
+            throttle: Throttle::default(),
+        };
         let walk = choose_walk(self.s, self.plan, (&pred, &params), self.opts.walk, self.deadline).await?;
         self.report.walk = Some(walk);
         let sql = Statements::new(self.plan, &pred, walk);
@@ -115,7 +126,7 @@ impl Flusher<'_> {
                 return Ok(end);
             }
             match self.chunk(&sql, &params, &mut pos).await? {
-                Step::Next => self.pause(flow_control.as_mut()).await,
+                Step::Next => self.pause(&mut pos, flow_control.as_mut()).await,
                 Step::Again => {}
                 Step::Done => break,
                 Step::End(end) => return Ok(end),
@@ -204,6 +215,7 @@ impl Flusher<'_> {
             (self.on_chunk)(self.report.rows);
         }
         pos.last_chunk = t0.elapsed();
+        pos.last_rows = deleted;
         pos.size.after(pos.last_chunk);
         let full = deleted >= u64::from(limit);
         self.advance(sql, params, pos, boundary, deleted, full).await
@@ -257,12 +269,20 @@ impl Flusher<'_> {
         Step::End(End::Budget)
     }
 
-    /// `sleep_ms`, or longer while Galera flow control holds the cluster.
-    async fn pause(&mut self, flow_control: Option<&mut FlowControl>) {
+    /// `sleep_ms`, or longer while Galera flow control holds the cluster or the throttle says
+    /// the server is busy.
+    async fn pause(&mut self, pos: &mut Position, flow_control: Option<&mut FlowControl>) {
         let mut pause = self.opts.sleep;
         if let Some(fc) = flow_control {
             pause = pause.max(fc.pause(self.s, self.deadline).await);
         }
+        let before = pos.throttle.why.clone();
+        let throttled = pos.throttle.pause(self.s, self.deadline, pos.last_rows, pos.last_chunk).await;
+        if let Some(why) = pos.throttle.why.as_ref().filter(|w| before.as_ref() != Some(*w)) {
+            crate::info!("throttle: {why}; pausing {} ms between chunks", throttled.as_millis());
+        }
+        self.report.throttled += throttled;
+        pause = pause.max(throttled);
         if !pause.is_zero() {
             tokio::time::sleep(self.deadline.remaining_or(pause)).await;
         }

@@ -59,6 +59,7 @@ pub struct Rebuilder<'a> {
     pub size: ChunkSize,
     /// `sleep_ms` between chunks.
     pub sleep: Duration,
+    pub throttle: crate::flush::throttle::Throttle,
 }
 
 impl Rebuilder<'_> {
@@ -116,8 +117,11 @@ impl Rebuilder<'_> {
                 Some(b) => cursor = Some(b),
                 None => return Ok(None),
             }
-            if !self.sleep.is_zero() {
-                tokio::time::sleep(self.deadline.remaining_or(self.sleep)).await;
+            let throttled = self.throttle.pause(self.s, self.deadline, copied.rows.max(1), last).await;
+            self.report.throttled += throttled;
+            let pause = self.sleep.max(throttled);
+            if !pause.is_zero() {
+                tokio::time::sleep(self.deadline.remaining_or(pause)).await;
             }
         }
     }

@@ -75,6 +75,7 @@ pub async fn rebuild(job: Job<'_>) -> Result<End, DbError> {
         report: job.report,
         size,
         sleep: job.opts.sleep,
+        throttle: Default::default(),
     };
     if !resume {
         if let Err(e) = r.set_up().await {
