@@ -337,7 +337,7 @@ fn the_throttle_backs_off_when_the_server_gets_busy() {
     let db = srv.fresh_db("throttle");
     db.fill(3000, 0);
     let c =
-        Agent::new().spawn(&["flush", "--json", "--connection", &db.url(), "--batch-size", "20", "--sleep-ms", "5"]);
+        Agent::new().spawn(&["flush", "--json", "--connection", &db.url(), "--batch-size", "20", "--sleep-ms", "10"]);
     std::thread::sleep(Duration::from_millis(300));
     let sleepers: Vec<std::process::Child> = (0..24)
         .map(|_| {
