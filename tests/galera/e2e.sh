@@ -10,7 +10,8 @@
 #   1. flush through node 1 while a load generator writes through nodes 2 and 3;
 #   2. wsrep_max_ws_rows=500 and then a low wsrep_max_ws_size, with the plain single DELETE as contrast,
 #      and a wsrep_max_ws_size no row fits under (must fail promptly and clearly);
-#   3. two flushers through different nodes at once.
+#   3. two flushers through different nodes at once;
+#   4. a rebuild through node 1 while nodes 2 and 3 insert, update and delete (nothing lost or changed).
 # Exits non-zero on any failure; the last line of stdout is "N passed, M failed".
 # Always stops the cluster and the load generators it started (by PID), whatever happens.
 set -uo pipefail
@@ -379,11 +380,95 @@ case3() {
     say "      case 3 took $((SECONDS - t0)) s"
 }
 
-for c in ${CASES:-1 2 3}; do
-    case "$c" in 1) case1 ;; 2) case2 ;; 3) case3 ;; *) fail "unknown case '$c' in CASES" ;; esac
+# ---------------------------------------------------------------------------------------------- case 4
+# rebuild_writer NODE FIRST STEP: through NODE, walks the live seed ids FIRST, FIRST+STEP, ... and for each one
+# in turn inserts a new token, sets valid=0 on the id, or deletes the id, logging every write that committed
+# (ROW_COUNT() = 1) to $LOGS/rb-NODE.{ins,upd,del}. Stops at $WORK/stop-load or after 120 s.
+rebuild_writer() {
+    local node=$1 first=$2 step=$3 i n=0 id rc t0=$SECONDS
+    : >"$LOGS/rb-$node.ins"; : >"$LOGS/rb-$node.upd"; : >"$LOGS/rb-$node.del"
+    mapfile -t ids <"$LOGS/rb-live"
+    for ((i = first; i < ${#ids[@]}; i += step)); do
+        [ -e "$WORK/stop-load" ] || [ $((SECONDS - t0)) -ge 120 ] && break
+        n=$((n + 1)); id=${ids[$i]}
+        case $((n % 3)) in
+            0) rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e \
+                    "INSERT INTO token (id, expires, extra, valid, user_id) VALUES ('rb-n$node-$n', UTC_TIMESTAMP() + INTERVAL 2 DAY, 'w', 1, 'rb'); SELECT ROW_COUNT()" 2>>"$LOGS/rb-$node.err")
+               [ "$rc" = 1 ] && echo "rb-n$node-$n" >>"$LOGS/rb-$node.ins" ;;
+            1) rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e \
+                    "UPDATE token SET valid = 0 WHERE id = '$id'; SELECT ROW_COUNT()" 2>>"$LOGS/rb-$node.err")
+               [ "$rc" = 1 ] && echo "$id" >>"$LOGS/rb-$node.upd" ;;
+            2) rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e \
+                    "DELETE FROM token WHERE id = '$id'; SELECT ROW_COUNT()" 2>>"$LOGS/rb-$node.err")
+               [ "$rc" = 1 ] && echo "$id" >>"$LOGS/rb-$node.del" ;;
+        esac
+    done
+}
+
+case4() {
+    say "== case 4: a rebuild through node 1 while nodes 2 and 3 insert, update and delete"
+    local t0=$SECONDS
+    seed 8000 100 || { fail "case 4: seed"; return; }
+    q 1 "SELECT id FROM token WHERE expires > UTC_TIMESTAMP() ORDER BY id" >"$LOGS/rb-live"
+    local exp0 live0
+    exp0=$(n_expired 1); live0=$(wc -l <"$LOGS/rb-live")
+    say "      seeded $(n_total 1) rows: $exp0 expired, $live0 live"
+    # The nodes write a binary log, so creating triggers needs SUPER (which the keystone user does not
+    # have) or log_bin_trust_function_creators: without it the rebuild must refuse before creating anything.
+    q_all "SET GLOBAL log_bin_trust_function_creators = 0"
+    run_flush case4-refused 1 --strategy rebuild
+    check "case 4: without log_bin_trust_function_creators the rebuild is refused with the reason" \
+        grep -q "log_bin_trust_function_creators" "$LOGS/case4-refused.err"
+    check "case 4: ... before it created anything" \
+        eq "$(q 1 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'keystone' AND TABLE_NAME LIKE '\\_token\\_tf%'")" 0
+    q_all "SET GLOBAL log_bin_trust_function_creators = 1"
+    rm -f "$WORK/stop-load"
+    rebuild_writer 2 0 2 & BG_PIDS+=($!)
+    local g2=$!
+    rebuild_writer 3 1 2 & BG_PIDS+=($!)
+    local g3=$!
+    sleep 1
+    run_flush case4-rebuild 1 --strategy rebuild --batch-size 50 --sleep-ms 20
+    show_flush case4-rebuild
+    sleep 1
+    touch "$WORK/stop-load"
+    wait "$g2" "$g3"
+    BG_PIDS=()
+    local ins upd del
+    cat "$LOGS"/rb-[23].ins | sort >"$LOGS/rb.ins"; cat "$LOGS"/rb-[23].upd | sort >"$LOGS/rb.upd"; cat "$LOGS"/rb-[23].del | sort >"$LOGS/rb.del"
+    ins=$(wc -l <"$LOGS/rb.ins"); upd=$(wc -l <"$LOGS/rb.upd"); del=$(wc -l <"$LOGS/rb.del")
+    say "      writes through nodes 2 and 3 that committed: $ins inserts, $upd updates, $del deletes; client errors: $(cat "$LOGS"/rb-[23].err | grep -c ERROR)"
+    check "case 4: the rebuild through node 1 completed" flush_ok case4-rebuild
+    check "case 4: it was a rebuild" eq "$(grep -o '"strategy":"[a-z]*"' "$LOGS/case4-rebuild.out" | tail -1)" '"strategy":"rebuild"'
+    check "case 4: the writes overlapped the rebuild (inserts, updates and deletes committed)" [ "$ins" -gt 10 -a "$upd" -gt 10 -a "$del" -gt 10 ]
+    check "case 4: no expired row is left" eq "$(n_expired 1)" 0
+    local i lost=0 back=0 unupdated=0
+    for i in 1 2 3; do
+        q "$i" "SELECT id FROM token" | sort >"$LOGS/rb.n$i"
+        lost=$((lost + $(comm -23 "$LOGS/rb.ins" "$LOGS/rb.n$i" | wc -l)))
+        back=$((back + $(comm -12 "$LOGS/rb.del" "$LOGS/rb.n$i" | wc -l)))
+        q "$i" "SELECT id FROM token WHERE valid = 0" | sort >"$LOGS/rb.n$i.invalid"
+        unupdated=$((unupdated + $(comm -23 "$LOGS/rb.upd" "$LOGS/rb.n$i.invalid" | wc -l)))
+    done
+    check "case 4: every committed insert is there, on every node" eq "$lost" 0
+    check "case 4: no deleted row came back, on any node" eq "$back" 0
+    check "case 4: every committed update is there, on every node" eq "$unupdated" 0
+    local untouched
+    untouched=$(comm -23 "$LOGS/rb-live" <(sort -u "$LOGS/rb.upd" "$LOGS/rb.del") | wc -l)
+    check "case 4: every live row no writer touched is there and unchanged ($untouched)" \
+        eq "$(q 1 "SELECT COUNT(*) FROM token WHERE expires > UTC_TIMESTAMP() AND valid = 1 AND user_id <> 'rb'")" "$untouched"
+    check "case 4: nothing of the rebuild is left" \
+        eq "$(q 1 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'keystone' AND TABLE_NAME LIKE '\\_token\\_tf%'")" 0
+    check "case 4: the three nodes converged" converged
+    q_all "SET GLOBAL log_bin_trust_function_creators = DEFAULT"
+    say "      case 4 took $((SECONDS - t0)) s"
+}
+
+for c in ${CASES:-1 2 3 4}; do
+    case "$c" in 1) case1 ;; 2) case2 ;; 3) case3 ;; 4) case4 ;; *) fail "unknown case '$c' in CASES" ;; esac
 done
 
-say "total $((SECONDS - T_START)) s (cluster start, three cases; stop follows)"
+say "total $((SECONDS - T_START)) s (cluster start, four cases; stop follows)"
 t=$SECONDS
 cleanup
 say "cluster stopped in $((SECONDS - t)) s"

@@ -64,16 +64,24 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
     if let Some(other) = triggers.iter().find(|tr| !names.triggers.contains(tr)) {
         return Err(refuse(format!("{} has a trigger of its own ({other})", plan.table)));
     }
-    let missing = missing_privileges(s, deadline).await?;
+    let (missing, super_priv) = missing_privileges(s, deadline).await?;
     if !missing.is_empty() {
         return Err(refuse(format!("the database user lacks {} on the database", missing.join(", "))));
+    }
+    if !super_priv && triggers_need_super(s, deadline).await? {
+        return Err(refuse(
+            "binary logging is on, and creating triggers then needs SUPER or log_bin_trust_function_creators=1 \
+             (SET GLOBAL log_bin_trust_function_creators = 1 on every node)"
+                .into(),
+        ));
     }
     let (pk_type, cols) = columns(s, plan, deadline).await?;
     Ok(Ddl::new(names, plan.pk.as_str(), &pk_type, &cols))
 }
 
-/// The needed privileges the current user has neither globally nor on this database.
-async fn missing_privileges(s: &mut Session, deadline: Deadline) -> Result<Vec<&'static str>, DbError> {
+/// The needed privileges the current user has neither globally nor on this database, and
+/// whether it has SUPER.
+async fn missing_privileges(s: &mut Session, deadline: Deadline) -> Result<(Vec<&'static str>, bool), DbError> {
     let have: Vec<String> = within(
         deadline,
         WAIT,
@@ -84,7 +92,21 @@ async fn missing_privileges(s: &mut Session, deadline: Deadline) -> Result<Vec<&
         ),
     )
     .await?;
-    Ok(NEEDED.into_iter().filter(|p| !have.iter().any(|h| h.eq_ignore_ascii_case(p))).collect())
+    let has = |p: &str| have.iter().any(|h| h.eq_ignore_ascii_case(p));
+    Ok((NEEDED.into_iter().filter(|p| !has(p)).collect(), has("SUPER")))
+}
+
+/// With the binary log on (Galera nodes often have it), the server refuses `CREATE TRIGGER` to
+/// a user without SUPER unless `log_bin_trust_function_creators` is set (error 1419).
+async fn triggers_need_super(s: &mut Session, deadline: Deadline) -> Result<bool, DbError> {
+    let row: Option<(i64, i64)> = within(
+        deadline,
+        WAIT,
+        "inspect binary logging",
+        s.conn.query_first("SELECT @@GLOBAL.log_bin, @@GLOBAL.log_bin_trust_function_creators"),
+    )
+    .await?;
+    Ok(row.is_some_and(|(log_bin, trusted)| log_bin == 1 && trusted == 0))
 }
 
 /// The primary key's full column type (for the state's cursor) and the columns a copy writes.

@@ -60,10 +60,14 @@ pub async fn progress(s: &mut Session, ddl: &Ddl, deadline: Deadline) -> Result<
 /// Drops every object of a rebuild, triggers first. Idempotent, so a kill in the middle of it
 /// is finished by the next one.
 pub async fn drop_everything(s: &mut Session, n: &Names, deadline: Deadline) -> Result<(), DbError> {
+    // Every statement is tried, so that one that fails leaves as little as possible behind.
+    let mut first = None;
     for sql in drop_all(n) {
-        super::copy::ddl(s, &sql, deadline).await?;
+        if let Err(e) = super::copy::ddl(s, &sql, deadline).await {
+            first.get_or_insert(e);
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 /// Deals with what an earlier rebuild left: a finished swap is cleaned up, a broken start is
