@@ -22,9 +22,13 @@
 //!   without `--max-runtime`, and the flusher's connection character set: the driver's utf8mb4,
 //!   or utf8mb3 forced by the server's `init_connect` (the flusher connects as a user without
 //!   SUPER, so `init_connect` applies to it);
-//! * 0 to 3 writers, each a connection running a script of single-statement (autocommit)
-//!   INSERTs, UPDATEs (of the expiry and payload, of the payload only, or of the primary key)
-//!   and DELETEs, started together with the flush and stopped when it exits.
+//! * 0 to 3 writers, each a connection running a script of INSERTs, UPDATEs (of the expiry and
+//!   payload, of the payload only, or of the primary key) and DELETEs, autocommitted or in
+//!   transactions of up to `txn` statements, started with the flush process or once the flush
+//!   holds its named lock (`start`), and stopped when it exits. With `writes=all` they write rows
+//!   on both sides of the cutoff; with `writes=live` they never put an expired row in the walk's
+//!   path (unexpired or NULL expiries only, no primary-key updates), so that a failure there
+//!   cannot come from a chunk meeting rows its SELECT did not see.
 //!
 //! # What the oracle checks
 //!
@@ -33,7 +37,8 @@
 //! as hex or text) before the flush and after it. Each writer owns its rows (`rid` modulo the
 //! number of writers, and the rows it inserts), so the statements that touched one row are
 //! totally ordered, and each writer logs every statement it ran: what it wrote, whether it
-//! committed (an autocommit statement that fails has no effect), the rows it affected (with
+//! committed (a statement that fails has no effect; in a transaction, a failure rolls the
+//! whole transaction back, and nothing of it counts), the rows it affected (with
 //! `CLIENT_FOUND_ROWS`, and every update writes a fresh payload) and the row as read back right
 //! after. Only the flush and the owner ever remove a row, so a row that a write found missing,
 //! or that vanished between a write and its read-back, or after the last write, was deleted by
@@ -52,8 +57,8 @@
 //!   row that ever existed, less the rows present at the end and the rows the writers deleted;
 //! * and the flush ends (`complete`, or `budget`/`skipped_locked`, for which (a) is not
 //!   required), with the walk that was forced. A flush that keeps issuing DELETEs beyond any
-//!   possible need (more than three times the rows and writes there are, counted by the
-//!   server's `Com_delete`) is killed and reported as spinning.
+//!   possible need (twice the rows plus five per write, counted by the server's `Com_delete`)
+//!   is killed and reported as spinning.
 //!
 //! A row a writer touched is judged only by (b): after a write left it expired, the flush may
 //! or may not have reached it. The oracle is exact, so a failure is always a real disagreement;
@@ -62,15 +67,18 @@
 //! # Running it
 //!
 //! `cargo test --test differential` replays every line of `tests/differential-seeds.txt` first,
-//! then runs `TOKENFLUSH_DIFF_CASES` (default 40) fresh cases from a random base seed
-//! (`TOKENFLUSH_DIFF_SEED` to choose it). Every failure is reported with its case line, and a
-//! full reproduction (DDL, rows, each writer's statements, the flush command and its report,
-//! the disagreements) is written under `target/tmp/differential/`. A failing fresh case is
-//! appended to the seed file (commit it). The run goes on after a failure and fails at the end.
+//! then runs `TOKENFLUSH_DIFF_CASES` (default 60) fresh cases from a random base seed
+//! (`TOKENFLUSH_DIFF_SEED` to choose it), on tables of up to `TOKENFLUSH_DIFF_MAX_ROWS` (3000)
+//! rows. It goes on after a failure and fails at the end. Every failure is reported with its
+//! case line, and a full reproduction (DDL, rows, each writer's statements in order, the flush
+//! command and its report, the disagreements; with `TOKENFLUSH_DIFF_GENERAL_LOG=1` also the
+//! server's general log, which shows how the statements interleaved) is written under
+//! `target/tmp/differential/`. The line to add to the seed file is printed;
+//! `TOKENFLUSH_DIFF_RECORD=1` appends it.
 //!
-//! `scripts/fuzz-engine.sh` runs the long version: `TOKENFLUSH_DIFF_SECONDS` of cases, tables
-//! up to `TOKENFLUSH_DIFF_MAX_ROWS` rows, and each failure shrunk (fewer rows, writers and
-//! statements, a smaller batch) for up to `TOKENFLUSH_DIFF_SHRINK_SECS` before it is recorded.
+//! `scripts/fuzz-engine.sh [minutes]` runs the long version: fresh cases for that long, larger
+//! tables, the general log on, the first failure of each class shrunk (fewer rows, writers and
+//! statements, a smaller batch; `TOKENFLUSH_DIFF_SHRINK_SECS`) and recorded in the seed file.
 //! `TOKENFLUSH_DIFF_CASE='<case line>'` runs just that case (`TOKENFLUSH_DIFF_REPEAT` times).
 
 mod common;
@@ -460,6 +468,8 @@ struct Case {
     runtime: Option<u32>,
     writes: Writes,
     start: Start,
+    /// Most statements per writer transaction (1: every statement autocommits).
+    txn: usize,
 }
 
 impl Case {
@@ -491,12 +501,13 @@ impl Case {
             runtime: if r.chance(1, 4) { Some(60) } else { None },
             writes: if r.chance(1, 3) { Writes::Live } else { Writes::All },
             start: if r.chance(2, 3) { Start::Lock } else { Start::Now },
+            txn: if r.chance(1, 2) { 1 } else { r.range(2, 6) as usize },
         }
     }
 
     fn line(&self) -> String {
         format!(
-            "{:016x} key={} exp={} index={} walk={} batch={} grace={} rows={} writers={} ops={} pause={} sleep={} charset={} runtime={} writes={} start={}",
+            "{:016x} key={} exp={} index={} walk={} batch={} grace={} rows={} writers={} ops={} pause={} sleep={} charset={} runtime={} writes={} start={} txn={}",
             self.seed,
             self.key.name(),
             self.exp.name(),
@@ -513,6 +524,7 @@ impl Case {
             self.runtime.map_or("none".to_string(), |r| r.to_string()),
             self.writes.name(),
             self.start.name(),
+            self.txn,
         )
     }
 
@@ -550,6 +562,7 @@ impl Case {
                     c.writes = [Writes::All, Writes::Live].into_iter().find(|x| x.name() == v).ok_or_else(bad)?
                 }
                 "start" => c.start = [Start::Now, Start::Lock].into_iter().find(|x| x.name() == v).ok_or_else(bad)?,
+                "txn" => c.txn = num(v)?.max(1) as usize,
                 _ => return Err(format!("unknown parameter {k}")),
             }
         }
@@ -964,11 +977,23 @@ impl Op {
     }
 }
 
+/// One statement of a writer's script.
+#[derive(Clone, Debug)]
+struct Step {
+    /// Pause before it, in microseconds.
+    pause: u64,
+    op: Op,
+    /// Its transaction: consecutive steps with one number run between BEGIN and COMMIT, unless
+    /// `txn_size` is 1 (autocommit).
+    txn: usize,
+    txn_size: usize,
+}
+
 struct Content {
     plan: ExpPlan,
     rows: Vec<RowSpec>,
-    /// One script per writer, with the pause before each statement (microseconds).
-    scripts: Vec<Vec<(u64, Op)>>,
+    /// One script per writer.
+    scripts: Vec<Vec<Step>>,
 }
 
 fn generate(case: &Case, now: i64) -> Content {
@@ -997,7 +1022,14 @@ fn generate(case: &Case, now: i64) -> Content {
         }
         let mut script = Vec::new();
         let mut next_rid = 10_000_000 * (w as i64 + 1);
+        let (mut txn, mut txn_size, mut txn_left) = (0, 0, 0);
         for i in 0..case.ops {
+            if txn_left == 0 {
+                txn += 1;
+                txn_size = r.range(1, case.txn.max(1) as i64) as usize;
+                txn_left = txn_size;
+            }
+            txn_left -= 1;
             let pause = if case.pause_us == 0 { 0 } else { r.below(case.pause_us + 1) };
             let tag = format!("w{w}.{i}:");
             let kind = if owned.is_empty() { 0 } else { r.weighted(&weights) };
@@ -1026,7 +1058,7 @@ fn generate(case: &Case, now: i64) -> Content {
                 }
                 _ => Op::Delete { rid: *r.pick(&owned) },
             };
-            script.push((pause, op));
+            script.push(Step { pause, op, txn, txn_size });
         }
         scripts.push(script);
     }
@@ -1100,6 +1132,8 @@ enum Outcome {
     Done { affected: u64, after: Option<Canon> },
     /// The statement failed (duplicate key, lock wait, deadlock, ...) and changed nothing.
     Failed(u16, String),
+    /// It ran, but its transaction rolled back.
+    RolledBack,
 }
 
 impl Outcome {
@@ -1108,6 +1142,7 @@ impl Outcome {
             Outcome::Done { affected, after: Some(c) } => format!("{affected} row(s), then {}", c.show()),
             Outcome::Done { affected, after: None } => format!("{affected} row(s), then gone"),
             Outcome::Failed(code, msg) => format!("error {code}: {msg}"),
+            Outcome::RolledBack => "rolled back with its transaction".into(),
         }
     }
 }
@@ -1146,7 +1181,7 @@ struct Signals {
     t0: Instant,
 }
 
-async fn run_writer(mut c: Conn, case: Case, w: usize, script: Vec<(u64, Op)>, sig: Signals) -> Vec<Entry> {
+async fn run_writer(mut c: Conn, case: Case, w: usize, script: Vec<Step>, sig: Signals) -> Vec<Entry> {
     let Signals { go, stop, deletes, t0 } = sig;
     let mut log = Vec::new();
     while !go.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
@@ -1154,16 +1189,32 @@ async fn run_writer(mut c: Conn, case: Case, w: usize, script: Vec<(u64, Op)>, s
     }
     let readback = format!("{} WHERE rid = ?", canon_select(&case));
     let ph = case.key.placeholder();
-    for (seq, (pause, op)) in script.into_iter().enumerate() {
-        if stop.load(Ordering::SeqCst) {
+    let fatal = |what: &str, e: mysql_async::Error| -> ! {
+        panic!("writer {w}: the connection failed, the outcome of {what} is unknown: {e}")
+    };
+    // The statements of the open transaction, logged once it commits or rolls back.
+    let mut open: Vec<Entry> = Vec::new();
+    let mut open_txn: Option<usize> = None;
+    let mut failed_txn: Option<usize> = None;
+    let steps = script.len();
+    for (seq, step) in script.into_iter().enumerate() {
+        if failed_txn == Some(step.txn) {
+            continue;
+        }
+        if stop.load(Ordering::SeqCst) && open_txn.is_none() {
             break;
         }
-        if pause >= 1000 {
-            tokio::time::sleep(Duration::from_micros(pause)).await;
-        } else if pause > 0 {
+        if step.pause >= 1000 {
+            tokio::time::sleep(Duration::from_micros(step.pause)).await;
+        } else if step.pause > 0 {
             tokio::task::yield_now().await;
         }
+        if step.txn_size > 1 && open_txn != Some(step.txn) {
+            c.query_drop("BEGIN").await.unwrap_or_else(|e| fatal("BEGIN", e));
+            open_txn = Some(step.txn);
+        }
         let at = t0.elapsed();
+        let op = step.op;
         let (sql, params): (String, Vec<Value>) = match &op {
             Op::Insert(row) => (
                 format!("INSERT INTO t (id, expires, rid, v, n, b) VALUES ({ph}, ?, ?, ?, ?, UNHEX(?))"),
@@ -1197,7 +1248,8 @@ async fn run_writer(mut c: Conn, case: Case, w: usize, script: Vec<(u64, Op)>, s
             Ok(()) => {
                 let affected = c.affected_rows();
                 let after = if affected > 0 && !matches!(op, Op::Delete { .. }) {
-                    let row: Option<CanonRow> = c.exec_first(&readback, (op.rid(),)).await.expect("read back");
+                    let row: Option<CanonRow> =
+                        c.exec_first(&readback, (op.rid(),)).await.unwrap_or_else(|e| fatal("a read-back", e));
                     row.map(Canon::from_tuple)
                 } else {
                     None
@@ -1205,9 +1257,42 @@ async fn run_writer(mut c: Conn, case: Case, w: usize, script: Vec<(u64, Op)>, s
                 Outcome::Done { affected, after }
             }
             Err(mysql_async::Error::Server(e)) => Outcome::Failed(e.code, e.message),
-            Err(e) => panic!("writer {w}: the connection failed, the outcome of {op:?} is unknown: {e}"),
+            Err(e) => fatal(&format!("{op:?}"), e),
         };
-        log.push(Entry { writer: w, seq, at, op, outcome });
+        let failed = matches!(outcome, Outcome::Failed(..));
+        let entry = Entry { writer: w, seq, at, op, outcome };
+        if open_txn.is_none() {
+            log.push(entry);
+            continue;
+        }
+        open.push(entry);
+        if failed {
+            // A failed statement inside a transaction: roll all of it back (a deadlock has
+            // already done so), so that nothing of it is committed.
+            c.query_drop("ROLLBACK").await.unwrap_or_else(|e| fatal("ROLLBACK", e));
+            for mut e in open.drain(..) {
+                if let Outcome::Done { .. } = e.outcome {
+                    e.outcome = Outcome::RolledBack;
+                }
+                log.push(e);
+            }
+            failed_txn = open_txn.take();
+            continue;
+        }
+        let txn_ends = seq + 1 == steps || stop.load(Ordering::SeqCst) || open.len() == step.txn_size;
+        if txn_ends {
+            match c.query_drop("COMMIT").await {
+                Ok(()) => log.append(&mut open),
+                Err(mysql_async::Error::Server(e)) => {
+                    for mut x in open.drain(..) {
+                        x.outcome = Outcome::Failed(e.code, format!("COMMIT failed: {}", e.message));
+                        log.push(x);
+                    }
+                }
+                Err(e) => fatal("COMMIT", e),
+            }
+            open_txn = None;
+        }
     }
     let _ = c.disconnect().await;
     log
@@ -1273,7 +1358,7 @@ impl Harness {
         Harness {
             port: server.port,
             started: Instant::now(),
-            max_rows: env_u64("TOKENFLUSH_DIFF_MAX_ROWS").unwrap_or(2000),
+            max_rows: env_u64("TOKENFLUSH_DIFF_MAX_ROWS").unwrap_or(3000),
             shrink_budget: Duration::from_secs(env_u64("TOKENFLUSH_DIFF_SHRINK_SECS").unwrap_or(0)),
             out_dir,
         }
@@ -1328,7 +1413,11 @@ impl Harness {
         }
         let deletes0 = com_delete(&mut admin).await;
         let total_ops = case.writers * case.ops;
-        let spin_limit = 3 * (before.len() + total_ops) as u64 + 200;
+        // A flush issues one DELETE per chunk: at most one per row it deletes, plus one per chunk
+        // that the writers emptied between its SELECT and its DELETE, plus up to four retries per
+        // lock conflict, and each of those needs a write. Far beyond that, it is going round in
+        // circles.
+        let spin_limit = 2 * before.len() as u64 + 5 * total_ops as u64 + 200;
 
         let url = format!("mysql://{FLUSH_USER}:{FLUSH_PASSWORD}@127.0.0.1:{}/{DB}", self.port);
         let mut args: Vec<String> = [
@@ -1695,8 +1784,15 @@ struct Failure {
 }
 
 impl Failure {
-    /// What tells failures apart: the disagreements, and the parameters that the defects found
-    /// so far depend on (what the writers write; a utf8mb3 connection against 4-byte keys).
+    /// The coarse class of a failure: its disagreements, what the writers may write and the
+    /// flusher's character set, which is what the defects found so far depend on. Only the first
+    /// failure of each class is shrunk.
+    fn class(&self) -> String {
+        format!("{:?}, writes={}, connection={}", self.kinds, self.case.writes.name(), self.case.charset.name())
+    }
+
+    /// A finer one, for the summary, and to keep two cases of each in the seed file: the class,
+    /// the kind of key and the walk.
     fn signature(&self) -> String {
         let c = &self.case;
         let keys = match c.key.repertoire() {
@@ -1721,7 +1817,7 @@ impl Harness {
         let t = Instant::now();
         let ran = self.run(case);
         if ran.violations.is_empty() {
-            eprintln!("{label} ok: {} -- {}", case.line(), ran.summary);
+            eprintln!("{label} ok in {:.2}s: {} -- {}", t.elapsed().as_secs_f64(), case.line(), ran.summary);
             return None;
         }
         let file = self.out_dir.join(format!("{:016x}-{}.txt", case.seed, self.started.elapsed().as_millis()));
@@ -1778,6 +1874,7 @@ impl Harness {
             push(&|n| n.batch = n.batch.saturating_sub(1).max(1));
             push(&|n| n.sleep_ms = 0);
             push(&|n| n.pause_us = 0);
+            push(&|n| n.txn = 1);
             push(&|n| n.runtime = None);
             push(&|n| n.index = IndexKind::None);
             push(&|n| n.rows = n.rows.saturating_sub(1).max(1));
@@ -1856,6 +1953,7 @@ fn the_engine_agrees_with_the_oracle() {
         eprintln!("fresh cases from TOKENFLUSH_DIFF_SEED={base}");
         let mut seeds = Rng::new(base);
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut shrunk: BTreeSet<String> = BTreeSet::new();
         for i in 0..cases {
             if seconds.is_some_and(|s| started.elapsed() > s) {
                 break;
@@ -1863,11 +1961,17 @@ fn the_engine_agrees_with_the_oracle() {
             let case = Case::from_seed(seeds.next_u64(), h.max_rows);
             ran += 1;
             if let Some(f) = h.check(&format!("case {}", i + 1), &case) {
-                // Shrink and keep the first two failures of each kind only: a defect that
-                // shows in one case in ten would otherwise fill the seed file.
+                // Shrink the first failure of each class and keep the first two of each signature
+                // only: a defect that shows in one case in ten would otherwise fill the seed file.
+                let first_of_class = !shrunk.contains(&f.class());
+                let f = if first_of_class {
+                    shrunk.insert(f.class());
+                    h.shrink(f)
+                } else {
+                    f
+                };
                 let n = seen.entry(f.signature()).or_default();
                 *n += 1;
-                let f = if *n <= 2 { h.shrink(f) } else { f };
                 if *n <= 2 {
                     if record {
                         record_seed(&f.case, &f.first);
