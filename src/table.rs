@@ -27,6 +27,9 @@ pub struct TablePlan {
     pub expiry_index: Option<String>,
     /// InnoDB's estimate of the average row length, for sizing chunks under Galera's limits.
     pub avg_row_length: u64,
+    /// The primary key's values, as read back, compare in the order of its index, so a cursor
+    /// can follow it (see [`key_walkable`]).
+    pub key_walkable: bool,
 }
 
 impl TablePlan {
@@ -68,6 +71,7 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
         .ok_or_else(|| DbError::Schema(format!("no expiry column is configured for table {}", spec.table)))?
         .clone();
     let pk = primary_key(s, table, deadline).await?;
+    let key_walkable = key_type(s, table, &pk, deadline).await?;
     let index = expiry_index(s, table, &main, deadline).await?;
     Ok(TablePlan {
         table: table.clone(),
@@ -76,6 +80,7 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
         rule,
         expiry_index: index.map(|i| format!("`{}`", i.replace('`', "``"))),
         avg_row_length: avg_row_length.unwrap_or(0),
+        key_walkable,
     })
 }
 
@@ -122,6 +127,42 @@ async fn primary_key(s: &mut Session, table: &Ident, deadline: Deadline) -> Resu
         [one] => Ident::parse("primary key", one)
             .map_err(|_| DbError::Schema(format!("table {table} has a primary key column with an unusual name"))),
         _ => Err(DbError::Schema(format!("table {table} needs a single-column primary key to be flushed in chunks"))),
+    }
+}
+
+/// Whether the primary key can be walked with a cursor: [`key_walkable`] of its type.
+async fn key_type(s: &mut Session, table: &Ident, pk: &Ident, deadline: Deadline) -> Result<bool, DbError> {
+    let schema = s.schema.clone();
+    let row: Option<(String, Option<String>)> = within(
+        deadline,
+        CONNECT_TIMEOUT,
+        "inspect the primary key's type",
+        s.conn.exec_first(
+            "SELECT DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            (&schema, table.as_str(), pk.as_str()),
+        ),
+    )
+    .await?;
+    Ok(row.is_some_and(|(ty, collation)| key_walkable(&ty, collation.as_deref())))
+}
+
+/// A keyset walk reads a row's key back and asks the server for the rows after it; that works
+/// only when the value read back compares with the stored ones as the index orders them.
+/// Integers, decimals, dates, VARCHAR, VARBINARY and BINARY do. CHAR with a NO PAD collation
+/// does not (CHAR is stored padded with spaces and read back without them, and under NO PAD the
+/// spaces count), nor ENUM and SET (indexed by ordinal, compared with a string as text), nor
+/// floating point, BIT and the rest. A table whose key cannot be walked is flushed by the
+/// predicate alone, and never rebuilt.
+pub fn key_walkable(data_type: &str, collation: Option<&str>) -> bool {
+    let ty = data_type.to_ascii_lowercase();
+    let nopad = collation.is_some_and(|c| c.to_ascii_lowercase().contains("nopad"));
+    match ty.as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "decimal" | "numeric" => true,
+        "date" | "datetime" | "timestamp" | "year" => true,
+        "varchar" | "varbinary" | "binary" => true,
+        "char" => !nopad,
+        _ => false,
     }
 }
 
@@ -281,6 +322,17 @@ mod tests {
     fn a_column_of_seconds_or_milliseconds_is_refused() {
         assert_eq!(judge_micros(Some(1_764_633_600), Some(1_700_000_000)), Micros::No(1_764_633_600));
         assert_eq!(judge_micros(Some(1_764_633_600_000), Some(1)), Micros::No(1_764_633_600_000));
+    }
+
+    #[test]
+    fn keys_that_read_back_out_of_index_order_are_not_walked() {
+        assert!(key_walkable("varchar", Some("utf8mb4_general_ci")));
+        assert!(key_walkable("char", Some("utf8mb3_general_ci")));
+        assert!(key_walkable("bigint", None));
+        assert!(!key_walkable("char", Some("utf8mb4_nopad_bin")));
+        assert!(!key_walkable("CHAR", Some("utf8mb4_general_nopad_ci")));
+        assert!(!key_walkable("enum", Some("utf8mb4_general_ci")));
+        assert!(!key_walkable("double", None));
     }
 
     #[test]

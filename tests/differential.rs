@@ -100,10 +100,12 @@ const DB: &str = "diff";
 const FLUSH_USER: &str = "tfdiff";
 const FLUSH_PASSWORD: &str = "tfdiff-pw";
 
-/// How the test makes the engine take a walk: one place, so that when the `--walk` flag lands
-/// this becomes `cmd.args(["--walk", walk.name()]);`.
+/// How the test makes the engine take a walk: `--walk`, or for the rebuild `--strategy rebuild`.
 fn force_walk(cmd: &mut Command, walk: Walk) {
-    cmd.env("TOKENFLUSH_WALK", walk.name());
+    match walk {
+        Walk::Rebuild => cmd.args(["--strategy", "rebuild"]),
+        w => cmd.args(["--walk", w.name()]),
+    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,13 +181,18 @@ impl Rng {
 enum Walk {
     Expiry,
     PrimaryKey,
+    /// Not a walk but the rebuild strategy: copy the rows that stay and swap.
+    Rebuild,
 }
 
 impl Walk {
+    const ALL: [Walk; 3] = [Walk::Expiry, Walk::PrimaryKey, Walk::Rebuild];
+
     fn name(self) -> &'static str {
         match self {
             Walk::Expiry => "expiry",
             Walk::PrimaryKey => "primary-key",
+            Walk::Rebuild => "rebuild",
         }
     }
 }
@@ -489,7 +496,7 @@ impl Case {
             key,
             exp: *r.pick(&ExpType::ALL),
             index: IndexKind::ALL[r.weighted(&[2, 3, 1, 1])],
-            walk: if r.chance(1, 2) { Walk::Expiry } else { Walk::PrimaryKey },
+            walk: *r.pick(&Walk::ALL),
             batch: if r.chance(1, 2) { *r.pick(&[1, 2, 3, 5, 7, 10, 16, 25, 50]) } else { r.range(1, 50) as u32 },
             grace: *r.pick(&[0, 1, 60, 3600]),
             rows: r.log_range(20, max_rows.max(20)) as usize,
@@ -543,9 +550,7 @@ impl Case {
                 "key" => c.key = KeyType::parse(v).ok_or_else(bad)?,
                 "exp" => c.exp = *ExpType::ALL.iter().find(|e| e.name() == v).ok_or_else(bad)?,
                 "index" => c.index = *IndexKind::ALL.iter().find(|i| i.name() == v).ok_or_else(bad)?,
-                "walk" => {
-                    c.walk = [Walk::Expiry, Walk::PrimaryKey].into_iter().find(|w| w.name() == v).ok_or_else(bad)?
-                }
+                "walk" => c.walk = Walk::ALL.into_iter().find(|w| w.name() == v).ok_or_else(bad)?,
                 "batch" => c.batch = num(v)?.max(1) as u32,
                 "grace" => c.grace = num(v)? as u32,
                 "rows" => c.rows = num(v)? as usize,
@@ -1546,13 +1551,34 @@ impl Harness {
             let cutoff = j["cutoff"].as_str().and_then(parse_datetime);
             let rows_deleted = j["rows_deleted"].as_u64();
             let end = j["end"].as_str().unwrap_or("?").to_string();
-            if j["walk"].as_str() != Some(case.walk.name()) {
+            let walked = match case.walk {
+                Walk::Rebuild => j["strategy"].as_str(),
+                _ => j["walk"].as_str(),
+            };
+            // A key that reads back out of its index's order (CHAR under a NO PAD collation) is
+            // never walked with a cursor: the engine sweeps it, and refuses to rebuild it.
+            let unwalkable = matches!(&case.key, KeyType::Char(_, c) if c.contains("nopad"));
+            let expected = match (unwalkable, case.walk) {
+                (true, Walk::Rebuild) => None,
+                (true, _) => Some("sweep"),
+                (false, w) => Some(w.name()),
+            };
+            if expected.is_some() && walked != expected {
                 violations.push(Violation {
                     kind: Kind::Walk,
                     detail: format!("walked {} instead of {}", j["walk"], case.walk.name()),
                 });
             }
-            if !["complete", "budget", "skipped_locked"].contains(&end.as_str()) {
+            let refused = expected.is_none()
+                && end == "failed"
+                && j["error"].as_str().is_some_and(|e| e.contains("cannot rebuild") && e.contains("out of its index"));
+            if expected.is_none() && !refused {
+                violations.push(Violation {
+                    kind: Kind::Failed,
+                    detail: format!("a rebuild of an unwalkable key was not refused: {j}"),
+                });
+            }
+            if !refused && !["complete", "budget", "skipped_locked"].contains(&end.as_str()) {
                 violations
                     .push(Violation { kind: Kind::Failed, detail: format!("the flush ended {end}: {}", j["error"]) });
             }
@@ -1714,7 +1740,15 @@ fn judge(
             }
         }
     }
-    if flush_deleted != reported {
+    // A rebuild counts, chunk by chunk, the expired rows its copy leaves behind; a writer that
+    // later revives one of them (an update to an unexpired expiry: the trigger carries it into
+    // the copy) makes the count high by one. So for a rebuild the count may exceed what went by
+    // at most the writes, and never fall short.
+    let count_ok = match case.walk {
+        Walk::Rebuild => flush_deleted <= reported && reported <= flush_deleted + log.len() as u64,
+        _ => flush_deleted == reported,
+    };
+    if !count_ok {
         out.push(Violation {
             kind: Kind::Count,
             detail: format!("the flush reported {reported} rows deleted; {flush_deleted} rows disappeared by its hand"),

@@ -53,6 +53,7 @@ mod tests {
             rule: ExpiryRule { expiry: vec![], deleted: vec![] },
             expiry_index: None,
             avg_row_length: 0,
+            key_walkable: true,
         }
     }
 

@@ -14,7 +14,7 @@ use super::size::ChunkSize;
 use super::sql::{Cursor, Statements};
 use super::strategy::{self, Estimate, Strategy};
 use super::throttle::Throttle;
-use super::walk::choose_walk;
+use super::walk::{choose_walk, Walk};
 use super::{lock, FlushOpts};
 use crate::db::{DbError, Deadline, Session};
 use crate::shutdown::Stop;
@@ -121,16 +121,21 @@ impl Flusher<'_> {
         let walk = choose_walk(self.s, self.plan, (&pred, &params), self.opts.walk, self.deadline).await?;
         self.report.walk = Some(walk);
         let sql = Statements::new(self.plan, &pred, walk);
-        loop {
-            if let Some(end) = self.time_to_stop(&pos) {
-                return Ok(end);
+        if walk != Walk::Sweep {
+            loop {
+                if let Some(end) = self.time_to_stop(&pos) {
+                    return Ok(end);
+                }
+                match self.chunk(&sql, &params, &mut pos).await? {
+                    Step::Next => self.pause(&mut pos, flow_control.as_mut()).await,
+                    Step::Again => {}
+                    Step::Done => break,
+                    Step::End(end) => return Ok(end),
+                }
             }
-            match self.chunk(&sql, &params, &mut pos).await? {
-                Step::Next => self.pause(&mut pos, flow_control.as_mut()).await,
-                Step::Again => {}
-                Step::Done => break,
-                Step::End(end) => return Ok(end),
-            }
+        }
+        if let Some(end) = self.sweep(&sql, &params, &mut pos, walk, flow_control.as_mut()).await? {
+            return Ok(end);
         }
         Ok(if pos.skipped_locked > 0 { End::SkippedLocked(pos.skipped_locked) } else { End::Complete })
     }
@@ -256,6 +261,59 @@ impl Flusher<'_> {
         }
         pos.cursor = Some(b);
         Ok(Step::Next)
+    }
+
+    /// The sweep: `DELETE … WHERE <rule> LIMIT n` until a chunk comes back short. It is the whole
+    /// flush for a key a cursor cannot follow; after a keyset walk it runs only when an expired
+    /// row is left (one inserted behind the cursor, say), and only where the expiry index makes
+    /// asking cheap. `Some(end)` when the flush ends early.
+    async fn sweep(
+        &mut self,
+        sql: &Statements,
+        params: &[Value],
+        pos: &mut Position,
+        walk: Walk,
+        mut flow_control: Option<&mut FlowControl>,
+    ) -> Result<Option<End>, DbError> {
+        if walk != Walk::Sweep {
+            if self.plan.expiry_index.is_none() || !self.plan.rule.is_simple() {
+                return Ok(None);
+            }
+            if select_chunk(self.s, &sql.any_left(), params.to_vec(), self.deadline).await?.is_empty() {
+                return Ok(None);
+            }
+            crate::info!("expired rows are left behind the walk; sweeping them");
+        }
+        loop {
+            if let Some(end) = self.time_to_stop(pos) {
+                return Ok(Some(end));
+            }
+            let t0 = Instant::now();
+            let limit = pos.size.rows();
+            let deleted = match exec_chunk(self.s, &sql.sweep(limit), params.to_vec(), self.deadline, self.stop).await {
+                Ok(n) => n,
+                Err(ChunkError::StatementTimeout) => match self.out_of_statement_time(pos) {
+                    Step::End(end) => return Ok(Some(end)),
+                    _ => continue,
+                },
+                Err(e) => match chunk_failed(e, None, pos)? {
+                    Step::End(end) => return Ok(Some(end)),
+                    Step::Done => return Ok(None),
+                    Step::Next | Step::Again => continue,
+                },
+            };
+            if deleted > 0 {
+                self.report.add_chunk(deleted);
+                (self.on_chunk)(self.report.rows);
+            }
+            pos.last_chunk = t0.elapsed();
+            pos.last_rows = deleted;
+            pos.size.after(pos.last_chunk);
+            if deleted < u64::from(limit) {
+                return Ok(None);
+            }
+            self.pause(pos, flow_control.as_deref_mut()).await;
+        }
     }
 
     /// The server ended a statement at its time bound. With budget left the chunk was too big

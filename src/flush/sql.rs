@@ -55,7 +55,7 @@ impl Statements {
         let (pk, exp) = (&self.pk, &self.exp);
         let mut clauses = String::new();
         match self.walk {
-            Walk::PrimaryKey => {
+            Walk::PrimaryKey | Walk::Sweep => {
                 if let Some(c) = after {
                     clauses.push_str(&format!(" AND {pk} > ?"));
                     params.push(c.pk.clone());
@@ -84,7 +84,7 @@ impl Statements {
         let mut params = pred_params.to_vec();
         let (clauses, order) = self.walk_clauses(cursor, None, &mut params);
         let (cols, hint) = match self.walk {
-            Walk::PrimaryKey => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
+            Walk::PrimaryKey | Walk::Sweep => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
             Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
         };
         let offset = limit.saturating_sub(1);
@@ -119,10 +119,23 @@ impl Statements {
         let mut params = pred_params.to_vec();
         let (clauses, _) = self.walk_clauses(cursor, Some(upto), &mut params);
         let hint = match self.walk {
-            Walk::PrimaryKey => " FORCE INDEX (PRIMARY)".to_string(),
+            Walk::PrimaryKey | Walk::Sweep => " FORCE INDEX (PRIMARY)".to_string(),
             Walk::Expiry => self.hint.clone(),
         };
         (format!("SELECT 1 FROM {}{hint} WHERE {}{clauses} LIMIT 1", self.table, self.pred), params)
+    }
+}
+
+impl Statements {
+    /// Whether any expired row is left: the sweep's first question, answered from the expiry
+    /// index when there is one.
+    pub fn any_left(&self) -> String {
+        format!("SELECT 1 FROM {}{} WHERE {} LIMIT 1", self.table, self.hint, self.pred)
+    }
+
+    /// A sweep chunk: expired rows by the rule alone, no cursor.
+    pub fn sweep(&self, limit: u32) -> String {
+        format!("DELETE FROM {} WHERE {} LIMIT {limit}", self.table, self.pred)
     }
 }
 
@@ -163,6 +176,7 @@ mod tests {
             },
             expiry_index: index.map(|i| format!("`{i}`")),
             avg_row_length: 0,
+            key_walkable: true,
         }
     }
 
@@ -225,6 +239,13 @@ mod tests {
             "SELECT 1 FROM `token` FORCE INDEX (PRIMARY) WHERE `expires` < ? AND `id` > ? AND `id` <= ? LIMIT 1"
         );
         assert_eq!(params, vec![Value::from(CUT), Value::from("a"), Value::from("m")]);
+    }
+
+    #[test]
+    fn a_sweep_deletes_by_the_rule_alone() {
+        let sql = Statements::new(&plan(Some("ix")), "`expires` < ?", Walk::Expiry);
+        assert_eq!(sql.any_left(), "SELECT 1 FROM `token` FORCE INDEX (`ix`) WHERE `expires` < ? LIMIT 1");
+        assert_eq!(sql.sweep(500), "DELETE FROM `token` WHERE `expires` < ? LIMIT 500");
     }
 
     #[test]

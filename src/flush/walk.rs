@@ -18,6 +18,10 @@ pub enum Walk {
     /// Along the primary key: InnoDB reads the clustered index in order, so a table far larger
     /// than the buffer pool is read sequentially instead of one random page per row.
     PrimaryKey,
+    /// No cursor: `DELETE … WHERE <rule> LIMIT n` until none is left. For a key a cursor cannot
+    /// follow ([`crate::table::key_walkable`]), and as the last pass of a keyset walk, which
+    /// catches what a cursor could not (an expired row inserted behind it).
+    Sweep,
 }
 
 impl Walk {
@@ -35,6 +39,7 @@ impl Walk {
         match self {
             Walk::Expiry => "expiry",
             Walk::PrimaryKey => "primary-key",
+            Walk::Sweep => "sweep",
         }
     }
 }
@@ -55,6 +60,9 @@ pub async fn choose_walk(
     forced: Option<Walk>,
     deadline: Deadline,
 ) -> Result<Walk, DbError> {
+    if !plan.key_walkable {
+        return Ok(Walk::Sweep);
+    }
     if !plan.rule.is_simple() {
         return Ok(Walk::PrimaryKey);
     }

@@ -98,16 +98,12 @@ impl Rebuilder<'_> {
                 within(self.deadline, Duration::from_secs(30), "read a copy chunk", self.s.conn.exec_first(sql, args))
                     .await?
             };
-            let scanned = match &boundary {
-                Some(_) => u64::from(limit),
-                None => self.tail(cursor.as_ref()).await?,
-            };
             let copied = self.copy_chunk(cursor.as_ref(), boundary.as_ref()).await?;
-            // The chunk's transaction wrote the rows it copied; the rows it read that the rule
-            // does not keep are the ones the rebuild deletes.
+            // The chunk's transaction wrote the rows it copied; the rows it counted as dropped
+            // are the ones the rebuild deletes.
             self.report.chunks += 1;
             self.report.rows_copied += copied.rows;
-            self.report.rows += scanned.saturating_sub(copied.kept);
+            self.report.rows += copied.dropped;
             self.report.max_chunk_rows = self.report.max_chunk_rows.max(copied.rows);
             (self.on_chunk)(self.report.rows);
             crash_point("chunk");
@@ -126,20 +122,13 @@ impl Rebuilder<'_> {
         }
     }
 
-    async fn tail(&mut self, cursor: Option<&Value>) -> Result<u64, DbError> {
-        let sql = self.ddl.count_tail(cursor.is_some());
-        let args: Vec<Value> = cursor.into_iter().cloned().collect();
-        let n: Option<u64> =
-            within(self.deadline, Duration::from_secs(30), "count the tail", self.s.conn.exec_first(sql, args)).await?;
-        Ok(n.unwrap_or(0))
-    }
-
     /// One copy chunk and its cursor in one transaction, retried on lock waits and deadlocks.
     async fn copy_chunk(&mut self, after: Option<&Value>, upto: Option<&Value>) -> Result<Copied, DbError> {
         let mut args = self.params.clone();
         args.extend(after.cloned());
         args.extend(upto.cloned());
         let sql = self.ddl.copy_chunk(&self.pred, after.is_some(), upto.is_some());
+        let count = self.ddl.count_dropped(&self.pred, after.is_some(), upto.is_some());
         let mut attempt = 0;
         loop {
             let bound = self.deadline.remaining().unwrap_or(crate::flush::chunk::STATEMENT_CAP);
@@ -150,12 +139,12 @@ impl Rebuilder<'_> {
             let conn = &mut self.s.conn;
             let result = within(Deadline::none(), client_wait(self.s.mariadb, self.deadline), "copy a chunk", async {
                 conn.query_drop("START TRANSACTION").await?;
+                let dropped: Option<u64> = conn.exec_first(count.as_str(), Params::Positional(args.clone())).await?;
                 conn.exec_drop(text, Params::Positional(args.clone())).await?;
                 let rows = conn.affected_rows();
-                let kept = records(&conn.info()).unwrap_or(rows);
                 conn.exec_drop(save, (cursor, rows)).await?;
                 conn.query_drop("COMMIT").await?;
-                Ok::<_, mysql_async::Error>(Copied { rows, kept })
+                Ok::<_, mysql_async::Error>(Copied { rows, dropped: dropped.unwrap_or(0) })
             })
             .await;
             let e = match result {
@@ -207,26 +196,9 @@ impl Rebuilder<'_> {
     }
 }
 
-/// What one copy chunk did: rows inserted, and rows the rule kept in its range (inserted, or
-/// already carried over by a trigger).
+/// What one copy chunk did: rows it inserted into the copy, and rows of its range the swap
+/// will drop.
 pub struct Copied {
     pub rows: u64,
-    pub kept: u64,
-}
-
-/// `Records: N` of an `INSERT … SELECT`'s info line: the rows the SELECT returned.
-pub fn records(info: &str) -> Option<u64> {
-    let rest = info.split("Records:").nth(1)?;
-    rest.split_whitespace().next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_info_line_says_how_many_rows_the_copy_read() {
-        assert_eq!(records("Records: 100  Duplicates: 3  Warnings: 3"), Some(100));
-        assert_eq!(records(""), None);
-    }
+    pub dropped: u64,
 }

@@ -47,7 +47,12 @@ impl Ddl {
         format!("CREATE TABLE {} LIKE {}", quote(&self.n.new), quote(&self.n.table))
     }
 
-    /// The three triggers that carry every write into the copy, after it happened on the table.
+    /// The three triggers that carry every write into the copy, after it happened on the table,
+    /// in the order they must be created: delete, update, insert. Until the insert trigger
+    /// exists no trigger puts a row into the copy but the update trigger, which writes the row
+    /// as it is now; so a row can never reach the copy and then miss a later update or delete
+    /// because that trigger did not exist yet (the copy's `INSERT IGNORE` would keep the stale
+    /// version). pt-online-schema-change creates its triggers in the same order.
     /// The delete trigger writes the row into the copy and removes it again: on Galera that puts
     /// the key into the delete's write-set even when the copy does not hold the row yet, so a
     /// copy chunk that read the row on another node conflicts with it in certification instead
@@ -57,9 +62,11 @@ impl Ddl {
         let cols = self.list("");
         [
             format!(
-                "CREATE TRIGGER {} AFTER INSERT ON {t} FOR EACH ROW REPLACE INTO {new} ({cols}) VALUES ({})",
-                quote(&self.n.triggers[0]),
-                self.list("NEW.")
+                "CREATE TRIGGER {} AFTER DELETE ON {t} FOR EACH ROW BEGIN \
+                 INSERT INTO {new} ({cols}) VALUES ({}) ON DUPLICATE KEY UPDATE {pk} = {pk}; \
+                 DELETE IGNORE FROM {new} WHERE {pk} <=> OLD.{pk}; END",
+                quote(&self.n.triggers[2]),
+                self.list("OLD.")
             ),
             format!(
                 "CREATE TRIGGER {} AFTER UPDATE ON {t} FOR EACH ROW BEGIN \
@@ -69,11 +76,9 @@ impl Ddl {
                 self.list("NEW.")
             ),
             format!(
-                "CREATE TRIGGER {} AFTER DELETE ON {t} FOR EACH ROW BEGIN \
-                 INSERT INTO {new} ({cols}) VALUES ({}) ON DUPLICATE KEY UPDATE {pk} = {pk}; \
-                 DELETE IGNORE FROM {new} WHERE {pk} <=> OLD.{pk}; END",
-                quote(&self.n.triggers[2]),
-                self.list("OLD.")
+                "CREATE TRIGGER {} AFTER INSERT ON {t} FOR EACH ROW REPLACE INTO {new} ({cols}) VALUES ({})",
+                quote(&self.n.triggers[0]),
+                self.list("NEW.")
             ),
         ]
     }
@@ -89,10 +94,19 @@ impl Ddl {
         )
     }
 
-    /// Rows of the table after the cursor (the tail's count, less than one chunk).
-    pub fn count_tail(&self, after: bool) -> String {
-        let cond = if after { format!(" WHERE {} > ?", self.pk) } else { String::new() };
-        format!("SELECT COUNT(*) FROM {} FORCE INDEX (PRIMARY){cond}", quote(&self.n.table))
+    /// The rows of `(cursor, upto]` the swap will drop: expired, and not in the copy already.
+    /// Run first in the chunk's transaction, it share-locks them, so no write can change them
+    /// before the chunk commits; a row inserted into the range after it reaches the copy through
+    /// its trigger. So the count is exact, whatever the writers do.
+    pub fn count_dropped(&self, pred: &str, after: bool, upto: bool) -> String {
+        let pk = &self.pk;
+        format!(
+            "SELECT COUNT(*) FROM {} t FORCE INDEX (PRIMARY) WHERE ({pred}) IS TRUE{} \
+             AND NOT EXISTS (SELECT 1 FROM {} c WHERE c.{pk} = t.{pk}) LOCK IN SHARE MODE",
+            quote(&self.n.table),
+            range(pk, after, upto),
+            quote(&self.n.new)
+        )
     }
 
     /// Copies the rows of `(cursor, upto]` that the rule keeps. `(pred) IS NOT TRUE` keeps a row
@@ -101,20 +115,13 @@ impl Ddl {
     /// then removes the copied row; an existing copy of a row (written by a trigger, newer than
     /// the table's) is left as it is.
     pub fn copy_chunk(&self, pred: &str, after: bool, upto: bool) -> String {
-        let pk = &self.pk;
-        let mut range = String::new();
-        if after {
-            range.push_str(&format!(" AND {pk} > ?"));
-        }
-        if upto {
-            range.push_str(&format!(" AND {pk} <= ?"));
-        }
         let cols = self.list("");
         format!(
             "INSERT IGNORE INTO {} ({cols}) SELECT {cols} FROM {} FORCE INDEX (PRIMARY) \
-             WHERE ({pred}) IS NOT TRUE{range} LOCK IN SHARE MODE",
+             WHERE ({pred}) IS NOT TRUE{} LOCK IN SHARE MODE",
             quote(&self.n.new),
-            quote(&self.n.table)
+            quote(&self.n.table),
+            range(&self.pk, after, upto)
         )
     }
 
@@ -143,6 +150,18 @@ impl Ddl {
     pub fn mark_swapped(&self) -> String {
         format!("UPDATE {} SET phase = 'swapped' WHERE id = 1", quote(&self.n.state))
     }
+}
+
+/// ` AND pk > ?` and ` AND pk <= ?`, as the chunk has a start and an end.
+fn range(pk: &str, after: bool, upto: bool) -> String {
+    let mut r = String::new();
+    if after {
+        r.push_str(&format!(" AND {pk} > ?"));
+    }
+    if upto {
+        r.push_str(&format!(" AND {pk} <= ?"));
+    }
+    r
 }
 
 /// Undoing or finishing, which needs no column list: triggers first (while a trigger names a
@@ -178,7 +197,7 @@ mod tests {
 
     #[test]
     fn triggers_carry_inserts_updates_and_deletes() {
-        let [ins, upd, del] = ddl().create_triggers();
+        let [del, upd, ins] = ddl().create_triggers();
         assert_eq!(
             ins,
             "CREATE TRIGGER `_token_tfins` AFTER INSERT ON `token` FOR EACH ROW REPLACE INTO `_token_tfnew` \
@@ -209,6 +228,15 @@ mod tests {
         assert_eq!(
             ddl().copy_boundary(false, 1000),
             "SELECT `id` FROM `token` FORCE INDEX (PRIMARY) ORDER BY `id` LIMIT 1 OFFSET 999"
+        );
+    }
+
+    #[test]
+    fn the_rows_a_chunk_drops_are_counted_under_lock() {
+        assert_eq!(
+            ddl().count_dropped("`expires` < ?", true, false),
+            "SELECT COUNT(*) FROM `token` t FORCE INDEX (PRIMARY) WHERE (`expires` < ?) IS TRUE AND `id` > ? \
+             AND NOT EXISTS (SELECT 1 FROM `_token_tfnew` c WHERE c.`id` = t.`id`) LOCK IN SHARE MODE"
         );
     }
 

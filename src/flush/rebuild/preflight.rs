@@ -40,6 +40,13 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
         Some((_, e)) => return Err(refuse(format!("{} uses {}, not InnoDB", plan.table, e.unwrap_or_default()))),
         None => return Err(DbError::Schema(format!("table {} does not exist", plan.table))),
     }
+    if !plan.key_walkable {
+        return Err(refuse(format!(
+            "the primary key {} reads back out of its index's order (CHAR with a NO PAD collation, ENUM, \
+             floating point, ...), so a copy cannot follow it",
+            plan.pk
+        )));
+    }
     let fks: Vec<String> = within(
         deadline,
         WAIT,
