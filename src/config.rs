@@ -18,8 +18,9 @@ use crate::ident::Ident;
 use crate::keystone_conf::{self, ConfError};
 use crate::ocf::OcfEnv;
 use crate::params::{self, RawParams, PARAMS};
-use crate::rule::{RuleSpec, Target};
+use crate::rule::RuleSpec;
 use crate::state::StateDir;
+use crate::target::{age_of, Age, Tables, Target, TargetSpec};
 use crate::text::shown;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +50,11 @@ pub enum DbSource {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub target: Target,
-    /// What to delete: the preset's rule, or `table`/`expiry_column` with `target=custom`.
-    pub rule: RuleSpec,
+    /// What to delete: the preset's tables, or `table`/`expiry_column` with `target=custom`.
+    pub spec: TargetSpec,
+    /// How old a row must be to go: `grace` past its expiry, or the preset's age. For
+    /// keystone-revocation it is read from keystone.conf by [`Syntax::load`].
+    pub age: Duration,
     pub interval: Duration,
     pub grace: Duration,
     pub batch_size: NonZeroU32,
@@ -72,6 +76,8 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Syntax {
     pub source: DbSource,
+    /// keystone.conf (`config`), for the options a target reads from it besides the connection.
+    pub keystone_conf: PathBuf,
     pub password_file: Option<PathBuf>,
     pub settings: Settings,
 }
@@ -152,7 +158,8 @@ impl Syntax {
                 shown(f)
             )));
         }
-        Ok(Syntax { source, password_file, settings: settings(raw, env)? })
+        let keystone_conf = PathBuf::from(raw.value(&params::CONFIG).unwrap_or_default());
+        Ok(Syntax { source, keystone_conf, password_file, settings: settings(raw, env)? })
     }
 
     /// Reads the files the parameters name and returns the complete configuration.
@@ -169,7 +176,11 @@ impl Syntax {
         if let Some(pf) = &self.password_file {
             db.password = Some(read_password_file(pf)?);
         }
-        if let Some(dir) = self.metrics_file.as_deref().and_then(Path::parent) {
+        let mut settings = self.settings;
+        if settings.spec.age == Age::KeystoneRevocation {
+            settings.age = keystone_conf::revocation_age(&self.keystone_conf).map_err(conf_error)?;
+        }
+        if let Some(dir) = settings.metrics_file.as_deref().and_then(Path::parent) {
             if !dir.is_dir() {
                 return Err(ConfigError::Missing(format!("metrics_file: directory {} does not exist", dir.display())));
             }
@@ -180,19 +191,30 @@ impl Syntax {
                 "connection asks for TLS (ssl_*), but this tokenflush was built without the 'tls' feature".into(),
             ));
         }
-        Ok(Config { db, settings: self.settings })
+        Ok(Config { db, settings })
     }
 }
 
 /// The typed settings, from values [`params::check_kind`] has accepted.
 fn settings(raw: &RawParams, env: &OcfEnv) -> Result<Settings, ConfigError> {
-    let (target, rule) = parse_target(raw)?;
+    let (target, spec) = parse_target(raw)?;
+    let grace = raw.duration(&params::GRACE);
+    let ttl = raw.get(&params::TIME_TO_LIVE).map(|_| raw.number(&params::TIME_TO_LIVE));
+    if spec.age == Age::TimeToLive && ttl.is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "target {} needs time_to_live (aodh.conf's [database] alarm_history_time_to_live, in seconds)",
+            target.name()
+        )));
+    }
+    let days = raw.number(&params::AGE_IN_DAYS);
+    let age = age_of(spec.age, grace, days, ttl.unwrap_or(0), Duration::ZERO);
     let batch_size = u32::try_from(raw.number(&params::BATCH_SIZE)).ok().and_then(NonZeroU32::new);
     Ok(Settings {
         target,
-        rule,
+        spec,
+        age,
         interval: raw.duration(&params::INTERVAL),
-        grace: raw.duration(&params::GRACE),
+        grace,
         batch_size: batch_size.ok_or_else(|| ConfigError::Invalid("batch_size must be at least 1".into()))?,
         sleep: raw.duration(&params::SLEEP_MS),
         max_runtime: raw.duration(&params::MAX_RUNTIME),
@@ -208,7 +230,7 @@ fn settings(raw: &RawParams, env: &OcfEnv) -> Result<Settings, ConfigError> {
 /// The `target` preset, or with `target=custom` the `table` and `expiry_column` parameters.
 /// `table` and `expiry_column` with another target are refused rather than ignored: the
 /// operator meant something, and a preset would silently flush a different table.
-fn parse_target(raw: &RawParams) -> Result<(Target, RuleSpec), ConfigError> {
+fn parse_target(raw: &RawParams) -> Result<(Target, TargetSpec), ConfigError> {
     let name = raw.value(&params::TARGET).unwrap_or("keystone-token");
     let target = Target::parse(name).ok_or_else(|| {
         ConfigError::Invalid(format!("target '{}' is not one of {}", shown(name), Target::NAMES.join(", ")))
@@ -220,23 +242,24 @@ fn parse_target(raw: &RawParams) -> Result<(Target, RuleSpec), ConfigError> {
             ident(p, v)?;
         }
     }
-    if let Some(rule) = target.preset() {
+    if let Some(spec) = target.preset() {
         if let Some(p) = idents.into_iter().find(|p| raw.get(p).is_some()) {
             return Err(ConfigError::Invalid(format!(
-                "{} applies only with target=custom; target {} always flushes table {}",
+                "{} applies only with target=custom; target {} always flushes {}",
                 p.name,
                 target.name(),
-                rule.table.as_str()
+                target.describe()
             )));
         }
-        return Ok((target, rule));
+        return Ok((target, spec));
     }
     let get = |p: &params::Param| {
         raw.get(p)
             .ok_or_else(|| ConfigError::Invalid(format!("target=custom needs {}", p.name)))
             .and_then(|v| ident(p, v))
     };
-    Ok((target, RuleSpec::single(get(&params::TABLE)?, get(&params::EXPIRY_COLUMN)?)))
+    let rule = RuleSpec::single(get(&params::TABLE)?, get(&params::EXPIRY_COLUMN)?);
+    Ok((target, TargetSpec { tables: Tables::Fixed(vec![rule]), age: Age::Grace }))
 }
 
 fn ident(p: &params::Param, v: &str) -> Result<Ident, ConfigError> {
@@ -321,7 +344,7 @@ mod tests {
         assert_eq!(s.interval, Duration::from_secs(600));
         assert_eq!(s.grace, Duration::from_secs(60));
         assert_eq!(s.batch_size.get(), 1000);
-        assert_eq!(s.rule.table.as_str(), "token");
+        assert_eq!(s.target.describe(), "token");
         assert_eq!(s.target, Target::KeystoneToken);
         assert_eq!(s.walk, None, "auto: the engine chooses");
         assert!(matches!(s.source, DbSource::Url(_)));
@@ -370,9 +393,10 @@ mod tests {
             &OcfEnv::default(),
         )
         .unwrap();
-        assert_eq!(s.rule.main_column().unwrap().as_str(), "e");
+        let Tables::Fixed(specs) = &s.spec.tables else { panic!("{:?}", s.spec) };
+        assert_eq!(specs[0].main_column().unwrap().as_str(), "e");
         let e = Syntax::parse(&raw(&[url, ("target", "tokens")]), &OcfEnv::default()).unwrap_err();
-        assert!(e.to_string().contains("keystone-token, keystone-trust, custom"), "{e}");
+        assert!(e.to_string().contains(&Target::NAMES.join(", ")), "{e}");
     }
 
     #[test]

@@ -1,12 +1,20 @@
-//! The flush job, shared by the recurring monitor and the `flush` command: connect, inspect the
-//! table, run the engine, close. The monitor follows it with nobody; the interactive command
-//! with a progress bar, through [`Progress`].
+//! The flush job, shared by the recurring monitor and the `flush` command: connect, find the
+//! target's tables ([`crate::plan`]), and flush them one after the other, children first, each
+//! with a fair share of the budget, starting with the one the last flush did not finish. The
+//! monitor follows it with nobody; the interactive command with a progress bar, through
+//! [`Progress`].
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
 
 use crate::config::Config;
-use crate::db::{self, DbError, Deadline, SessionOpts};
-use crate::flush::{self, FlushOpts, FlushReport};
+use crate::db::{self, within, DbError, Deadline, Session, SessionOpts};
+use crate::flush::{self, End, FlushOpts, FlushReport};
+use crate::plan::{self, ForeignKey};
+use crate::rule::RuleSpec;
 use crate::shutdown::Stop;
-use crate::table;
+use crate::table::{self, TablePlan};
 
 /// The result of one flush attempt: the engine's report, or the failure before it could start.
 pub enum FlushResult {
@@ -33,8 +41,15 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// Connects, inspects the table and flushes until done, the deadline, or a stop request.
-pub async fn run_flush(config: &Config, deadline: Deadline, stop: &Stop, progress: &mut dyn Progress) -> FlushResult {
+/// Connects, finds the tables and flushes them until done, the deadline, or a stop request.
+/// `resume_at` is the table the last flush did not finish, which goes first.
+pub async fn run_flush(
+    config: &Config,
+    deadline: Deadline,
+    stop: &Stop,
+    progress: &mut dyn Progress,
+    resume_at: Option<&str>,
+) -> FlushResult {
     if !config.db.ignored_keys.is_empty() {
         crate::info!("connection: URL options without effect here: {}", config.db.ignored_keys.join(", "));
     }
@@ -43,26 +58,118 @@ pub async fn run_flush(config: &Config, deadline: Deadline, stop: &Stop, progres
         Ok(s) => s,
         Err(e) => return FlushResult::NotStarted(e),
     };
-    let plan = match table::inspect(&mut s, &config.rule, deadline).await {
-        Ok(p) => p,
+    let (tables, fks) = match tables_of(&mut s, config, deadline).await {
+        Ok(t) => t,
         Err(e) => return FlushResult::NotStarted(e),
     };
+    let mut tables = tables;
+    if let Some(i) = resume_at.and_then(|r| tables.iter().position(|t| t.table.as_str() == r)) {
+        tables.rotate_left(i);
+    }
+    let result = flush_tables(&mut s, config, &tables, &fks, deadline, stop, progress).await;
+    progress.finished();
+    s.close().await;
+    result
+}
+
+/// The target's tables, children first, and the database's foreign keys.
+pub async fn tables_of(
+    s: &mut Session,
+    config: &Config,
+    deadline: Deadline,
+) -> Result<(Vec<RuleSpec>, Vec<ForeignKey>), DbError> {
+    let tables = plan::resolve(s, &config.spec.tables, deadline).await?;
+    if tables.is_empty() {
+        return Err(DbError::Schema(format!(
+            "target {} finds no table to flush ({}) in database `{}`",
+            config.target.name(),
+            config.target.describe(),
+            s.schema
+        )));
+    }
+    let fks = plan::foreign_keys(s, deadline).await?;
+    Ok((tables, fks))
+}
+
+async fn flush_tables(
+    s: &mut Session,
+    config: &Config,
+    tables: &[RuleSpec],
+    fks: &[ForeignKey],
+    deadline: Deadline,
+    stop: &Stop,
+    progress: &mut dyn Progress,
+) -> FlushResult {
+    let mut reports = Vec::new();
+    for (i, spec) in tables.iter().enumerate() {
+        if stop.requested() && !reports.is_empty() {
+            break;
+        }
+        // A fair share of what is left; what a table does not use goes to the next.
+        let share = match deadline.remaining() {
+            Some(left) => Deadline::after(left / (tables.len() - i) as u32),
+            None => Deadline::none(),
+        };
+        let plan = match table::inspect(s, spec, fks, share).await {
+            Ok(p) => p,
+            Err(e) if tables.len() == 1 => return FlushResult::NotStarted(e),
+            Err(e) => {
+                reports.push(failed_table(spec, e));
+                continue;
+            }
+        };
+        let mut report = flush_one(s, config, &plan, share, stop, progress).await;
+        report.kept_by_children = kept_by_children(s, &plan, config.age, share).await;
+        reports.push(report);
+    }
+    FlushResult::Ran(FlushReport::merge(reports))
+}
+
+async fn flush_one(
+    s: &mut Session,
+    config: &Config,
+    plan: &TablePlan,
+    deadline: Deadline,
+    stop: &Stop,
+    progress: &mut dyn Progress,
+) -> FlushReport {
     let backlog = match progress.wants_backlog() {
-        true => flush::estimate_backlog(&mut s, &plan, config.grace, deadline).await.ok(),
+        true => flush::estimate_backlog(s, plan, config.age, deadline).await.ok(),
         false => None,
     };
     progress.started(plan.table.as_str(), backlog);
     let opts = FlushOpts {
         batch_size: config.batch_size.get(),
-        grace: config.grace,
+        grace: config.age,
         sleep: config.sleep,
         walk: config.walk,
         strategy: config.strategy,
     };
-    let report = flush::flush(&mut s, &plan, &opts, deadline, stop, &mut |rows| progress.chunk(rows)).await;
-    progress.finished();
-    s.close().await;
-    FlushResult::Ran(report)
+    let mut report = flush::flush(s, plan, &opts, deadline, stop, &mut |rows| progress.chunk(rows)).await;
+    report.table = plan.table.as_str().to_string();
+    report
+}
+
+fn failed_table(spec: &RuleSpec, e: DbError) -> FlushReport {
+    FlushReport { table: spec.table.as_str().to_string(), end: End::Failed(e), ..FlushReport::new() }
+}
+
+/// Rows the rule would take but a child still references (and a foreign key that does not
+/// cascade keeps): left, and counted for the report. `None` for a table without such children.
+async fn kept_by_children(s: &mut Session, plan: &TablePlan, age: Duration, deadline: Deadline) -> Option<u64> {
+    if plan.rule.guards.is_empty() {
+        return None;
+    }
+    let cutoff = flush::cutoff::server_cutoff(s, age, deadline).await.ok()?;
+    let (all, mut params) = plan.rule.unguarded().predicate(&cutoff);
+    let (guarded, p2) = plan.rule.predicate(&cutoff);
+    params.extend(p2);
+    let sql = format!("SELECT COUNT(*) FROM {} WHERE {all} AND NOT {guarded}", plan.table);
+    let n: Option<u64> =
+        within(deadline, Duration::from_secs(10), "count rows kept by children", s.conn.exec_first(sql, params))
+            .await
+            .ok()?;
+    n
 }
 
 /// A lock wait is retried a few times, so each wait gets a small part of the budget.
@@ -73,7 +180,6 @@ fn lock_wait_for(deadline: Deadline) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn each_lock_wait_gets_an_eighth_of_the_budget_between_1_and_5_seconds() {

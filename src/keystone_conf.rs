@@ -107,8 +107,38 @@ fn read(file: &Path) -> Result<String, ConfError> {
     })
 }
 
+/// Keystone's cutoff for revocation events: `[token] expiration` + `[revoke] expiration_buffer`
+/// (defaults 3600 and 1800 seconds), read across keystone.conf and keystone.conf.d as Keystone
+/// reads them. A missing file gives Keystone's defaults, as it does for Keystone.
+pub fn revocation_age(path: &Path) -> Result<std::time::Duration, ConfError> {
+    let mut expiration: u64 = 3600;
+    let mut buffer: u64 = 1800;
+    for file in files_for(path) {
+        let text = match read(&file) {
+            Ok(t) => t,
+            Err(ConfError::Missing(_)) if file == path => continue,
+            Err(e) => return Err(e),
+        };
+        for (section, key, slot) in
+            [("token", "expiration", &mut expiration), ("revoke", "expiration_buffer", &mut buffer)]
+        {
+            if let Some(v) = option_in(&text, section, key).map_err(|e| ConfError::Syntax(file.clone(), e))? {
+                *slot = v.trim().parse().map_err(|_| {
+                    ConfError::Syntax(file.clone(), format!("[{section}] {key} is not a whole number of seconds"))
+                })?;
+            }
+        }
+    }
+    Ok(std::time::Duration::from_secs(expiration + buffer))
+}
+
 /// The last `connection` of the last `[database]` section in one file's text.
 fn connection_in(text: &str) -> Result<Option<String>, String> {
+    option_in(text, "database", "connection")
+}
+
+/// The last `key` of the last `[section]` in one file's text.
+fn option_in(text: &str, section: &str, key: &str) -> Result<Option<String>, String> {
     let opt = ParseOption {
         enabled_quote: false,
         enabled_escape: false,
@@ -116,11 +146,7 @@ fn connection_in(text: &str) -> Result<Option<String>, String> {
         ..ParseOption::default()
     };
     let ini = Ini::load_from_str_opt(text, opt).map_err(|e| e.to_string())?;
-    let value = ini
-        .section_all(Some("database"))
-        .filter_map(|s| s.get_all("connection").next_back())
-        .next_back()
-        .map(strip_quotes);
+    let value = ini.section_all(Some(section)).filter_map(|s| s.get_all(key).next_back()).next_back().map(strip_quotes);
     Ok(value)
 }
 
@@ -164,6 +190,19 @@ mod tests {
         assert_eq!(unescape_dollars("mysql://k:pa$$w$@h/k").unwrap(), "mysql://k:pa$w$@h/k");
         assert_eq!(unescape_dollars("mysql://k:$db_pass@h/k").unwrap_err(), "db_pass");
         assert_eq!(unescape_dollars("mysql://k:${database.pw}@h/k").unwrap_err(), "database.pw");
+    }
+
+    #[test]
+    fn the_revocation_cutoff_is_read_like_keystone() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("keystone.conf");
+        assert_eq!(revocation_age(&conf).unwrap().as_secs(), 5400, "Keystone's defaults without a file");
+        fs::write(&conf, "[token]\nexpiration = 7200\n").unwrap();
+        fs::create_dir(dir.path().join("keystone.conf.d")).unwrap();
+        fs::write(dir.path().join("keystone.conf.d/10.conf"), "[revoke]\nexpiration_buffer = 600\n").unwrap();
+        assert_eq!(revocation_age(&conf).unwrap().as_secs(), 7800);
+        fs::write(&conf, "[token]\nexpiration = soon\n").unwrap();
+        assert!(revocation_age(&conf).is_err());
     }
 
     #[test]

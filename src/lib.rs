@@ -18,9 +18,11 @@
 //! | [`metadata`] | the meta-data XML and the README table, rendered from the two tables |
 //! | [`dburl`] | SQLAlchemy-style database URLs, and the redacting `Secret` |
 //! | [`keystone_conf`] | `[database] connection` from keystone.conf and keystone.conf.d |
-//! | [`rule`] | the `target` presets and the expiry predicate |
+//! | [`rule`] | what makes a row of one table go: the SQL predicate |
+//! | [`target`] | the `target` presets: their tables, and how old a row must be |
 //! | [`state`] | **where the state file is written**: the per-instance state, atomically |
 //! | [`db`] | connecting with timeouts, session settings, error classes |
+//! | [`plan`] | a target's tables found in the database, children first, with their foreign keys |
 //! | [`table`] | what the table looks like, from information_schema |
 //! | [`shutdown`] | the stop token, its grace, the runtime and its signal watch |
 //! | [`flush`] | the engine: **where the chunk DELETE is built** ([`flush::sql`]), **how the walk is chosen** ([`flush::walk`]), **where Galera flow control is handled** ([`flush::galera`]) |
@@ -54,9 +56,13 @@ pub mod keystone_conf;
 
 pub mod rule;
 
+pub mod target;
+
 pub mod state;
 
 pub mod db;
+
+pub mod plan;
 
 pub mod table;
 

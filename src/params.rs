@@ -21,6 +21,7 @@ pub enum Unit {
     Seconds,
     Milliseconds,
     Rows,
+    Days,
 }
 
 impl Unit {
@@ -29,6 +30,7 @@ impl Unit {
             Unit::Seconds => "seconds",
             Unit::Milliseconds => "milliseconds",
             Unit::Rows => "rows",
+            Unit::Days => "days",
         }
     }
 }
@@ -170,6 +172,7 @@ impl RawParams {
         match p.kind {
             Kind::Integer { unit: Unit::Milliseconds, .. } => Duration::from_millis(self.number(p)),
             Kind::Integer { unit: Unit::Seconds, .. } => Duration::from_secs(self.number(p)),
+            Kind::Integer { unit: Unit::Days, .. } => Duration::from_secs(self.number(p) * 86_400),
             _ => {
                 debug_assert!(false, "{} is not a duration", p.name);
                 Duration::ZERO

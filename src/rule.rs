@@ -1,4 +1,4 @@
-//! What makes a row expired: the `target` presets, and the SQL predicate the engine runs.
+//! What makes a row go: the rule of one table, and the SQL predicate the engine runs.
 //!
 //! A [`RuleSpec`] is what the configuration asks for (a table, its expiry column or columns in
 //! order of precedence, and soft-delete columns); [`crate::table::inspect`] checks it against the
@@ -14,68 +14,39 @@ use mysql_async::Value;
 
 use crate::ident::Ident;
 
-/// The presets of the `target` parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// Keystone's `token` table, column `expires` (the default).
-    KeystoneToken,
-    /// Keystone's `trust` table: expired (`expires_at_int`, else `expires_at`) or soft-deleted
-    /// (`deleted_at` set), as `keystone-manage trust_flush` deletes.
-    KeystoneTrust,
-    /// Any table, with the `table` and `expiry_column` parameters.
-    Custom,
-}
-
-impl Target {
-    pub const NAMES: &'static [&'static str] = &["keystone-token", "keystone-trust", "custom"];
-
-    pub fn parse(s: &str) -> Option<Target> {
-        match s.trim() {
-            "keystone-token" => Some(Target::KeystoneToken),
-            "keystone-trust" => Some(Target::KeystoneTrust),
-            "custom" => Some(Target::Custom),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::KeystoneToken => "keystone-token",
-            Target::KeystoneTrust => "keystone-trust",
-            Target::Custom => "custom",
-        }
-    }
-
-    /// The rule of a preset; `None` for [`Target::Custom`], whose rule comes from parameters.
-    pub fn preset(self) -> Option<RuleSpec> {
-        let id = Ident::known;
-        match self {
-            Target::KeystoneToken => Some(RuleSpec {
-                table: id("token"),
-                expiry: vec![ColSpec { name: id("expires"), optional: false }],
-                deleted: vec![],
-            }),
-            Target::KeystoneTrust => Some(RuleSpec {
-                table: id("trust"),
-                // Queens and later write both; the model reads `expires_at_int or expires_at`.
-                // Older schemas have no expires_at_int at all.
-                expiry: vec![
-                    ColSpec { name: id("expires_at_int"), optional: true },
-                    ColSpec { name: id("expires_at"), optional: false },
-                ],
-                deleted: vec![id("deleted_at")],
-            }),
-            Target::Custom => None,
-        }
-    }
-}
-
 /// One expiry column the configuration names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColSpec {
     pub name: Ident,
     /// A column that may be missing from older schemas; it is then left out of the rule.
     pub optional: bool,
+    /// Used only when none of the columns before it exists (an older schema's column).
+    pub fallback: bool,
+}
+
+impl ColSpec {
+    pub fn required(name: &'static str) -> ColSpec {
+        ColSpec { name: Ident::known(name), optional: false, fallback: false }
+    }
+}
+
+/// A rule through a parent table: the row goes when its parent (`parent.pk = row.fk`) has a time
+/// before the cutoff (glance's `task_info` of old deleted tasks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Via {
+    pub fk: Ident,
+    pub parent: Ident,
+    pub parent_pk: Ident,
+    pub parent_col: Ident,
+}
+
+/// A rule over the table's rows whose key has no row in another table (`trust_role` rows whose
+/// trust is gone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Orphan {
+    pub fk: Ident,
+    pub parent: Ident,
+    pub parent_pk: Ident,
 }
 
 /// The rule as configured, before the table is inspected.
@@ -86,16 +57,59 @@ pub struct RuleSpec {
     pub expiry: Vec<ColSpec>,
     /// Soft-delete columns: a row where one of them is set goes whatever its expiry.
     pub deleted: Vec<Ident>,
+    /// oslo.db's soft delete: only a row whose flag is set (`deleted <> 0`: the Boolean style,
+    /// and the integer style that stores the row's id) may go, and then only by its expiry
+    /// columns (its `deleted_at`).
+    pub soft_delete: Option<Ident>,
+    /// The row goes by its parent's time (no expiry columns of its own).
+    pub via: Option<Via>,
+    /// The row goes when its parent is gone (no expiry columns of its own).
+    pub orphan: Option<Orphan>,
+    /// A preset's table that older or smaller schemas may not have: skipped when missing.
+    pub optional: bool,
 }
 
 impl RuleSpec {
     /// A custom rule: one expiry column, no soft delete.
     pub fn single(table: Ident, expiry: Ident) -> RuleSpec {
-        RuleSpec { table, expiry: vec![ColSpec { name: expiry, optional: false }], deleted: vec![] }
+        RuleSpec {
+            table,
+            expiry: vec![ColSpec { name: expiry, optional: false, fallback: false }],
+            deleted: vec![],
+            soft_delete: None,
+            via: None,
+            orphan: None,
+            optional: false,
+        }
+    }
+
+    fn empty(table: &'static str) -> RuleSpec {
+        RuleSpec { expiry: vec![], ..RuleSpec::single(Ident::known(table), Ident::known("x")) }
+    }
+
+    /// A rule of one time column: the row goes when it is older than the cutoff.
+    pub fn older(table: &'static str, col: &'static str) -> RuleSpec {
+        RuleSpec::single(Ident::known(table), Ident::known(col))
+    }
+
+    /// oslo.db's soft delete: `deleted <> 0 AND deleted_at < cutoff`.
+    pub fn soft_deleted(table: &'static str) -> RuleSpec {
+        RuleSpec { soft_delete: Some(Ident::known("deleted")), ..RuleSpec::older(table, "deleted_at") }
+    }
+
+    /// Rows whose parent's time is before the cutoff.
+    pub fn via(table: &'static str, via: Via) -> RuleSpec {
+        RuleSpec { via: Some(via), ..RuleSpec::empty(table) }
+    }
+
+    /// Rows whose parent is gone.
+    pub fn orphans(table: &'static str, orphan: Orphan) -> RuleSpec {
+        RuleSpec { orphan: Some(orphan), ..RuleSpec::empty(table) }
     }
 
     /// The column named in messages and used to walk the table: the last required expiry column
-    /// (or the first one when all are optional). `None` only for a rule without any.
+    /// (or the first one when all are optional). `None` for a rule without any (through a
+    /// parent, or of orphans), which always walks the primary key.
     pub fn main_column(&self) -> Option<&Ident> {
         self.expiry.iter().rev().find(|c| !c.optional).or(self.expiry.first()).map(|c| &c.name)
     }
@@ -130,19 +144,49 @@ pub struct Cutoff {
     pub text: String,
 }
 
-/// The resolved rule: what the engine deletes.
+/// A table whose rows reference this one through a foreign key that does not cascade: a row
+/// it still references may not go (the DELETE would fail with 1451), so the rule leaves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub child: Ident,
+    pub child_col: Ident,
+    pub table: Ident,
+    pub col: Ident,
+}
+
+/// The resolved rule: what the engine deletes.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ExpiryRule {
     /// Present expiry columns by precedence (at least one).
     pub expiry: Vec<ExpiryCol>,
     pub deleted: Vec<Ident>,
+    /// The soft-delete flag that must be set, when the rule is oslo.db's soft delete.
+    pub flag: Option<Ident>,
+    /// Rows still referenced by these children stay.
+    pub guards: Vec<Guard>,
+    /// The table the rule is of, to qualify its columns in subqueries.
+    pub table: Option<Ident>,
+    /// The row goes by its parent's time: the parent's column is a DATETIME.
+    pub via: Option<Via>,
+    /// The row goes when its parent is gone.
+    pub orphan: Option<Orphan>,
 }
 
 impl ExpiryRule {
     /// Whether the rule is one column compared with the cutoff, so that an index on that column
     /// bounds every chunk's scan (the keyset walk on `(expiry, pk)`).
     pub fn is_simple(&self) -> bool {
-        self.expiry.len() == 1 && self.deleted.is_empty()
+        self.expiry.len() == 1
+            && self.deleted.is_empty()
+            && self.flag.is_none()
+            && self.guards.is_empty()
+            && self.via.is_none()
+            && self.orphan.is_none()
+    }
+
+    /// The predicate without the guards: the rows the rule would take if no child held them.
+    pub fn unguarded(&self) -> ExpiryRule {
+        ExpiryRule { guards: vec![], ..self.clone() }
     }
 
     /// The predicate "this row may go", with its positional parameters.
@@ -163,7 +207,35 @@ impl ExpiryRule {
         for d in &self.deleted {
             parts.push(format!("{d} IS NOT NULL"));
         }
-        let sql = if parts.len() == 1 { parts.remove(0) } else { format!("({})", parts.join(" OR ")) };
+        let me = self.table.as_ref().map(|t| t.to_string()).unwrap_or_default();
+        if let Some(v) = &self.via {
+            parts.push(format!(
+                "EXISTS (SELECT 1 FROM {p} WHERE {p}.{ppk} = {me}.{fk} AND {p}.{pc} < ?)",
+                p = v.parent,
+                ppk = v.parent_pk,
+                fk = v.fk,
+                pc = v.parent_col
+            ));
+            params.push(cutoff.datetime.clone());
+        }
+        if let Some(o) = &self.orphan {
+            parts.push(format!(
+                "NOT EXISTS (SELECT 1 FROM {p} WHERE {p}.{ppk} = {me}.{fk})",
+                p = o.parent,
+                ppk = o.parent_pk,
+                fk = o.fk
+            ));
+        }
+        let mut sql = if parts.len() == 1 { parts.remove(0) } else { format!("({})", parts.join(" OR ")) };
+        if let Some(flag) = &self.flag {
+            sql = format!("({flag} <> 0 AND {sql})");
+        }
+        for g in &self.guards {
+            sql = format!(
+                "({sql} AND NOT EXISTS (SELECT 1 FROM {} WHERE {}.{} = {}.{}))",
+                g.child, g.child, g.child_col, g.table, g.col
+            );
+        }
         (sql, params)
     }
 
@@ -199,8 +271,10 @@ mod tests {
 
     #[test]
     fn a_single_column_is_a_plain_comparison() {
-        let r =
-            ExpiryRule { expiry: vec![ExpiryCol { name: id("expires"), kind: TimeKind::DateTime }], deleted: vec![] };
+        let r = ExpiryRule {
+            expiry: vec![ExpiryCol { name: id("expires"), kind: TimeKind::DateTime }],
+            ..Default::default()
+        };
         let (sql, params) = r.predicate(&cutoff());
         assert_eq!(sql, "`expires` < ?");
         assert_eq!(params, vec![Value::from("2024-01-01 00:00:00")]);
@@ -215,6 +289,7 @@ mod tests {
                 ExpiryCol { name: id("expires_at"), kind: TimeKind::DateTime },
             ],
             deleted: vec![id("deleted_at")],
+            ..Default::default()
         };
         let (sql, params) = r.predicate(&cutoff());
         assert_eq!(
@@ -227,23 +302,45 @@ mod tests {
     }
 
     #[test]
-    fn targets_parse_by_their_documented_names() {
-        for n in Target::NAMES {
-            assert_eq!(Target::parse(n).unwrap().name(), *n);
-        }
-        assert_eq!(Target::parse("token"), None);
-        assert_eq!(Target::KeystoneTrust.preset().unwrap().main_column().unwrap().as_str(), "expires_at");
-    }
-
-    #[test]
-    fn every_preset_identifier_passes_validation() {
-        for t in [Target::KeystoneToken, Target::KeystoneTrust] {
-            let spec = t.preset().unwrap();
-            let names =
-                std::iter::once(&spec.table).chain(spec.expiry.iter().map(|c| &c.name)).chain(spec.deleted.iter());
-            for name in names {
-                assert!(Ident::parse("preset", name.as_str()).is_ok(), "{}", name.as_str());
-            }
-        }
+    fn soft_deletes_guards_parents_and_orphans_render_as_sql() {
+        let t = id("volumes");
+        let r = ExpiryRule {
+            expiry: vec![ExpiryCol { name: id("deleted_at"), kind: TimeKind::DateTime }],
+            flag: Some(id("deleted")),
+            guards: vec![Guard { child: id("snapshots"), child_col: id("volume_id"), table: t.clone(), col: id("id") }],
+            table: Some(t),
+            ..Default::default()
+        };
+        let (sql, params) = r.predicate(&cutoff());
+        assert_eq!(
+            sql,
+            "((`deleted` <> 0 AND `deleted_at` < ?) AND NOT EXISTS (SELECT 1 FROM `snapshots` \
+             WHERE `snapshots`.`volume_id` = `volumes`.`id`))"
+        );
+        assert_eq!(params.len(), 1);
+        assert!(!r.is_simple());
+        let via = ExpiryRule {
+            table: Some(id("task_info")),
+            via: Some(Via {
+                fk: id("task_id"),
+                parent: id("tasks"),
+                parent_pk: id("id"),
+                parent_col: id("deleted_at"),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            via.predicate(&cutoff()).0,
+            "EXISTS (SELECT 1 FROM `tasks` WHERE `tasks`.`id` = `task_info`.`task_id` AND `tasks`.`deleted_at` < ?)"
+        );
+        let orphan = ExpiryRule {
+            table: Some(id("trust_role")),
+            orphan: Some(Orphan { fk: id("trust_id"), parent: id("trust"), parent_pk: id("id") }),
+            ..Default::default()
+        };
+        assert_eq!(
+            orphan.predicate(&cutoff()),
+            ("NOT EXISTS (SELECT 1 FROM `trust` WHERE `trust`.`id` = `trust_role`.`trust_id`)".to_string(), vec![])
+        );
     }
 }

@@ -59,6 +59,7 @@ pub fn record(st: &mut State, result: &FlushResult, now: u64) -> Recorded {
         FlushResult::Ran(r) => r,
     };
     st.rows_deleted_total += report.rows;
+    st.next_table = report.resume_at.clone();
     if report.backlog.is_some() {
         st.backlog_estimate = report.backlog;
     }

@@ -70,6 +70,8 @@ pub struct State {
     pub rows_deleted_total: u64,
     pub failures_total: u64,
     pub backlog_estimate: Option<u64>,
+    /// The first table of a several-table target that the last flush did not finish.
+    pub next_table: Option<String>,
 }
 
 impl State {

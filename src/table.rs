@@ -43,7 +43,14 @@ impl TablePlan {
 /// Epoch seconds (about 1.7e9 today) and milliseconds (1.7e12) are far below it.
 pub const MIN_PLAUSIBLE_MICROS: i64 = 100_000_000_000_000;
 
-pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Result<TablePlan, DbError> {
+/// Inspects the table of `spec`. `fks` are the database's foreign keys ([`crate::plan`]): the
+/// ones of children that do not cascade become the rule's guards.
+pub async fn inspect(
+    s: &mut Session,
+    spec: &RuleSpec,
+    fks: &[crate::plan::ForeignKey],
+    deadline: Deadline,
+) -> Result<TablePlan, DbError> {
     let schema = s.schema.clone();
     let table = &spec.table;
     // Every column may be NULL (a view has no engine): a typed tuple that cannot take a NULL
@@ -65,13 +72,13 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
     if engine.is_none() {
         return Err(DbError::Schema(format!("{table} in database `{schema}` is a view, not a table")));
     }
-    let rule = resolve_rule(s, spec, deadline).await?;
-    let main = spec
-        .main_column()
-        .ok_or_else(|| DbError::Schema(format!("no expiry column is configured for table {}", spec.table)))?
-        .clone();
-    let pk = primary_key(s, table, deadline).await?;
-    let key_walkable = key_type(s, table, &pk, deadline).await?;
+    let mut rule = resolve_rule(s, spec, deadline).await?;
+    rule.guards = crate::plan::guards(table, fks);
+    // A sweep of orphans needs no cursor, so a key of several columns will do (trust_role's).
+    let (pk, single) = primary_key(s, table, spec.orphan.is_some(), deadline).await?;
+    // A rule through a parent, or of orphans, has no time column of its own: it walks the key.
+    let main = rule.expiry.last().map(|c| c.name.clone()).unwrap_or_else(|| pk.clone());
+    let key_walkable = single && key_type(s, table, &pk, deadline).await?;
     let index = expiry_index(s, table, &main, deadline).await?;
     Ok(TablePlan {
         table: table.clone(),
@@ -88,8 +95,11 @@ pub async fn inspect(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Re
 /// (optional ones that are missing left out), and the soft-delete columns.
 async fn resolve_rule(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> Result<ExpiryRule, DbError> {
     let table = &spec.table;
-    let mut expiry = Vec::new();
+    let mut expiry: Vec<ExpiryCol> = Vec::new();
     for c in &spec.expiry {
+        if c.fallback && !expiry.is_empty() {
+            continue;
+        }
         let Some(kind) = column_kind(s, table, &c.name, deadline).await? else {
             if c.optional {
                 continue;
@@ -106,11 +116,29 @@ async fn resolve_rule(s: &mut Session, spec: &RuleSpec, deadline: Deadline) -> R
             return Err(DbError::Schema(format!("column {d} does not exist in table {table}")));
         }
     }
-    Ok(ExpiryRule { expiry, deleted: spec.deleted.clone() })
+    if let Some(flag) = &spec.soft_delete {
+        if column_type(s, table, flag, deadline).await?.is_none() {
+            return Err(DbError::Schema(format!("column {flag} does not exist in table {table}")));
+        }
+    }
+    if expiry.is_empty() && spec.via.is_none() && spec.orphan.is_none() {
+        return Err(DbError::Schema(format!("no expiry column is configured for table {table}")));
+    }
+    Ok(ExpiryRule {
+        expiry,
+        deleted: spec.deleted.clone(),
+        flag: spec.soft_delete.clone(),
+        guards: vec![],
+        table: Some(table.clone()),
+        via: spec.via.clone(),
+        orphan: spec.orphan.clone(),
+    })
 }
 
-/// The table's single-column primary key: the engine walks and deletes by it.
-async fn primary_key(s: &mut Session, table: &Ident, deadline: Deadline) -> Result<Ident, DbError> {
+/// The table's single-column primary key, which the engine walks and deletes by, and `true`;
+/// or, when `any` allows it (a sweep needs no cursor), the first column of a wider key and
+/// `false`.
+async fn primary_key(s: &mut Session, table: &Ident, any: bool, deadline: Deadline) -> Result<(Ident, bool), DbError> {
     let schema = s.schema.clone();
     let pk: Vec<String> = within(
         deadline,
@@ -123,9 +151,10 @@ async fn primary_key(s: &mut Session, table: &Ident, deadline: Deadline) -> Resu
         ),
     )
     .await?;
+    let unusual = |_| DbError::Schema(format!("table {table} has a primary key column with an unusual name"));
     match pk.as_slice() {
-        [one] => Ident::parse("primary key", one)
-            .map_err(|_| DbError::Schema(format!("table {table} has a primary key column with an unusual name"))),
+        [one] => Ok((Ident::parse("primary key", one).map_err(unusual)?, true)),
+        [first, ..] if any => Ok((Ident::parse("primary key", first).map_err(unusual)?, false)),
         _ => Err(DbError::Schema(format!("table {table} needs a single-column primary key to be flushed in chunks"))),
     }
 }

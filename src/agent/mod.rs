@@ -56,11 +56,19 @@ fn publish(config: &Config, env: &OcfEnv, st: &State) {
     }
 }
 
-/// `OCF_CHECK_LEVEL=10`: the database answers, and the table and column exist with a date/time type.
+/// `OCF_CHECK_LEVEL=10`: the database answers, and the target's tables and columns exist with
+/// date/time types.
 async fn deep_check(config: &Config, env: &OcfEnv) -> Result<(), db::DbError> {
     let deadline = Deadline::after(budget(Duration::from_secs(10), env.timeout));
     let mut s = db::connect(&config.db, SessionOpts::default(), deadline).await?;
-    let r = table::inspect(&mut s, &config.rule, deadline).await.map(|_| ());
+    let r = async {
+        let (tables, fks) = crate::job::tables_of(&mut s, config, deadline).await?;
+        for spec in &tables {
+            table::inspect(&mut s, spec, &fks, deadline).await?;
+        }
+        Ok(())
+    }
+    .await;
     s.close().await;
     r
 }

@@ -57,7 +57,8 @@ pub fn monitor(ctx: &Ctx, rt: &Async) -> Outcome {
 fn flush_and_record(ctx: &Ctx, rt: &Async, config: &Config, st: &mut State, path: &std::path::Path) -> Outcome {
     let deadline = Deadline::after(budget(config.max_runtime, ctx.env.timeout));
     let mut quiet = NoProgress;
-    let flush = job::run_flush(config, deadline, &ctx.stop, &mut quiet);
+    let resume_at = st.next_table.clone();
+    let flush = job::run_flush(config, deadline, &ctx.stop, &mut quiet, resume_at.as_deref());
     let result = match rt.block_on(shutdown::unless_stopped(&ctx.stop, shutdown::STOP_GRACE, flush)) {
         Ok(Some(result)) => result,
         // The state stays as it was, so the next monitor simply flushes again.

@@ -22,9 +22,9 @@ pub fn start(ctx: &Ctx) -> Outcome {
     match state::write(&path, &st) {
         Ok(()) => {
             info!(
-                "started; first flush of target {} (table {}) at the next monitor ({})",
+                "started; first flush of target {} ({}) at the next monitor ({})",
                 config.target.name(),
-                config.rule.table.as_str(),
+                config.target.describe(),
                 config.db.redacted()
             );
             publish(&config, ctx.env, &st);

@@ -83,7 +83,7 @@ pub fn run(a: &FlushArgs, env: &OcfEnv, stop: Stop) -> Outcome {
         let mut bar = Bar(None);
         let mut quiet = NoProgress;
         let progress: &mut dyn Progress = if std::io::stderr().is_terminal() { &mut bar } else { &mut quiet };
-        let flush = job::run_flush(&config, deadline, &stop, progress);
+        let flush = job::run_flush(&config, deadline, &stop, progress, None);
         match rt.block_on(shutdown::unless_stopped(&stop, shutdown::STOP_GRACE, flush)) {
             Ok(Some(result)) => summarize(&result, a.json),
             Err(o) => o,
@@ -141,10 +141,22 @@ async fn dry_run(config: &Config, json: bool) -> Outcome {
     let deadline = Deadline::none();
     let result = async {
         let mut s = db::connect(&config.db, SessionOpts::default(), deadline).await?;
-        let plan = table::inspect(&mut s, &config.rule, deadline).await?;
-        let r = flush::count_expired(&mut s, &plan, config.grace, deadline).await;
+        let (tables, fks) = job::tables_of(&mut s, config, deadline).await?;
+        let mut total: Option<flush::DryRun> = None;
+        for spec in &tables {
+            let plan = table::inspect(&mut s, spec, &fks, deadline).await?;
+            let d = flush::count_expired(&mut s, &plan, config.age, deadline).await?;
+            total = Some(match total {
+                None => d,
+                Some(t) => flush::DryRun {
+                    expired: t.expired + d.expired,
+                    oldest: [t.oldest, d.oldest].into_iter().flatten().min(),
+                    cutoff: t.cutoff,
+                },
+            });
+        }
         s.close().await;
-        r
+        total.ok_or_else(|| db::DbError::Schema("no table to count".into()))
     }
     .await;
     match result {
@@ -213,6 +225,11 @@ fn summary_json(r: &FlushReport) -> serde_json::Value {
         "strategy": r.strategy.map(|s| s.name()),
         "rows_copied": r.rows_copied,
         "throttled_seconds": r.throttled.as_secs_f64(),
+        "kept_by_children": r.kept_by_children,
+        "tables": r.tables.iter().map(|t| serde_json::json!({
+            "table": t.table, "rows_deleted": t.rows, "chunks": t.chunks, "end": t.end,
+            "error": t.error, "kept_by_children": t.kept_by_children,
+        })).collect::<Vec<_>>(),
         "error": match &r.end { End::Failed(e) => Some(e.to_string()), _ => None },
     })
 }

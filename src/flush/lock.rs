@@ -50,7 +50,7 @@ mod tests {
             table: Ident::parse("table", t).unwrap(),
             expiry: Ident::known("expires"),
             pk: Ident::known("id"),
-            rule: ExpiryRule { expiry: vec![], deleted: vec![] },
+            rule: ExpiryRule::default(),
             expiry_index: None,
             avg_row_length: 0,
             key_walkable: true,

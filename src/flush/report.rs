@@ -57,6 +57,25 @@ pub struct FlushReport {
     pub throttled: Duration,
     /// Expired rows left, as estimated after an incomplete flush (0 after a complete one).
     pub backlog: Option<u64>,
+    /// The table flushed (for a report of several, the first).
+    pub table: String,
+    /// Rows the rule would take that a child still references: left, and counted.
+    pub kept_by_children: Option<u64>,
+    /// One line per table, for a target of several.
+    pub tables: Vec<TableSummary>,
+    /// The first table this flush did not finish: the next one starts there.
+    pub resume_at: Option<String>,
+}
+
+/// What a flush did to one table of its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSummary {
+    pub table: String,
+    pub rows: u64,
+    pub chunks: u64,
+    pub end: &'static str,
+    pub error: Option<String>,
+    pub kept_by_children: Option<u64>,
 }
 
 impl FlushReport {
@@ -73,7 +92,56 @@ impl FlushReport {
             rows_copied: 0,
             throttled: Duration::ZERO,
             backlog: None,
+            table: String::new(),
+            kept_by_children: None,
+            tables: vec![],
+            resume_at: None,
         }
+    }
+
+    fn summary(&self) -> TableSummary {
+        TableSummary {
+            table: self.table.clone(),
+            rows: self.rows,
+            chunks: self.chunks,
+            end: self.end.name(),
+            error: match &self.end {
+                End::Failed(e) => Some(e.to_string()),
+                _ => None,
+            },
+            kept_by_children: self.kept_by_children,
+        }
+    }
+
+    /// One report for the tables of a target, flushed in this order: the sums, the largest
+    /// transaction, and the end of the whole (the first failure; else a stop; else the budget;
+    /// else rows skipped as locked; complete only when every table is).
+    pub fn merge(reports: Vec<FlushReport>) -> FlushReport {
+        let tables: Vec<TableSummary> = reports.iter().map(FlushReport::summary).collect();
+        let resume_at =
+            reports.iter().find(|r| !matches!(r.end, End::Complete | End::LockHeld)).map(|r| r.table.clone());
+        let mut it = reports.into_iter();
+        let Some(mut total) = it.next() else { return FlushReport::new() };
+        for r in it {
+            total.rows += r.rows;
+            total.chunks += r.chunks;
+            total.elapsed += r.elapsed;
+            total.max_chunk_rows = total.max_chunk_rows.max(r.max_chunk_rows);
+            total.rows_copied += r.rows_copied;
+            total.throttled += r.throttled;
+            total.backlog = match (total.backlog, r.backlog) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            total.kept_by_children = match (total.kept_by_children, r.kept_by_children) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            total.end = worse(total.end, r.end);
+        }
+        total.tables = tables;
+        total.resume_at = resume_at;
+        total
     }
 
     pub fn rows_per_sec(&self) -> f64 {
@@ -98,6 +166,24 @@ impl Default for FlushReport {
     }
 }
 
+/// The end of two tables' flushes together.
+fn worse(a: End, b: End) -> End {
+    let rank = |e: &End| match e {
+        End::Failed(_) => 5,
+        End::Stopped => 4,
+        End::Budget => 3,
+        End::SkippedLocked(_) => 2,
+        End::Complete => 1,
+        End::LockHeld => 0,
+    };
+    match (a, b) {
+        (End::SkippedLocked(x), End::SkippedLocked(y)) => End::SkippedLocked(x + y),
+        (End::LockHeld, End::Complete) => End::Complete,
+        (a, b) if rank(&b) > rank(&a) => b,
+        (a, _) => a,
+    }
+}
+
 /// Rows per second, 0 for an instant.
 pub fn rate(rows: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
@@ -110,6 +196,29 @@ pub fn rate(rows: u64, seconds: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_of_a_target_add_up_and_the_worst_end_wins() {
+        let one = |table: &str, rows, end| FlushReport {
+            table: table.into(),
+            rows,
+            chunks: 1,
+            max_chunk_rows: rows,
+            end,
+            ..FlushReport::new()
+        };
+        let r = FlushReport::merge(vec![
+            one("a", 10, End::Complete),
+            one("b", 30, End::Budget),
+            one("c", 5, End::Complete),
+        ]);
+        assert_eq!((r.rows, r.chunks, r.max_chunk_rows), (45, 3, 30));
+        assert!(matches!(r.end, End::Budget));
+        assert_eq!(r.resume_at.as_deref(), Some("b"), "the next flush starts with the table left unfinished");
+        assert_eq!(r.tables.len(), 3);
+        let r = FlushReport::merge(vec![one("a", 1, End::Complete), one("b", 1, End::Complete)]);
+        assert!(r.complete() && r.resume_at.is_none());
+    }
 
     #[test]
     fn the_largest_transaction_is_tracked_exactly() {

@@ -172,7 +172,7 @@ mod tests {
             pk: Ident::known("id"),
             rule: ExpiryRule {
                 expiry: vec![ExpiryCol { name: Ident::known("expires"), kind: TimeKind::DateTime }],
-                deleted: vec![],
+                ..Default::default()
             },
             expiry_index: index.map(|i| format!("`{i}`")),
             avg_row_length: 0,

@@ -53,15 +53,19 @@ pub const TARGET: Param = Param {
     default: Some("keystone-token"),
     required: false,
     unique: false,
-    short: "What to flush: keystone-token, keystone-trust or custom",
+    short: "What to flush: a preset, or custom",
     long: "What to flush. keystone-token (the default): Keystone's token table, rows whose 'expires' has passed. \
-           keystone-trust: Keystone's trust table, rows whose expiry has passed (expires_at_int, the epoch-microsecond \
-           column newer Keystone writes, else expires_at) or that are soft-deleted (deleted_at set), as \
-           'keystone-manage trust_flush' deletes them. custom: the table named by 'table', rows whose \
+           keystone-trust: what 'keystone-manage trust_flush' deletes (soft-deleted trusts, and trusts whose \
+           expires_at_int has passed), then the trust_role rows whose trust is gone. keystone-revocation: \
+           revocation_event rows older than Keystone's [token] expiration + [revoke] expiration_buffer, read from \
+           'config'. nova-shadow: what 'nova-manage db purge --before' deletes from the shadow_* tables, \
+           age_in_days old. cinder: what 'cinder-manage db purge age_in_days' deletes, children first. glance: \
+           what 'glance-manage db purge --age_in_days' deletes, never images. aodh-alarm-history: what \
+           'aodh-expirer' deletes, time_to_live old. custom: the table named by 'table', rows whose \
            'expiry_column' has passed. One resource flushes one target; configure one resource per target.",
     flag: flag(
         "TARGET",
-        Some("What to flush: keystone-token (default), keystone-trust, or custom (with --table and --expiry-column)."),
+        Some("What to flush: keystone-token (default), keystone-trust, keystone-revocation, nova-shadow, cinder, glance, aodh-alarm-history, or custom (with --table and --expiry-column)."),
     ),
 };
 
@@ -88,6 +92,33 @@ pub const EXPIRY_COLUMN: Param = Param {
            BIGINT of microseconds since the epoch. An integer column holding epoch seconds is refused. Rows whose \
            expiry is NULL are never deleted. Setting it with another target is a configuration error.",
     flag: flag("NAME", Some("Expiry column of the table (with --target custom).")),
+};
+
+pub const AGE_IN_DAYS: Param = Param {
+    name: "age_in_days",
+    kind: Kind::Integer { min: 0, max: 36_500, unit: Unit::Days },
+    default: Some("30"),
+    required: false,
+    unique: false,
+    short: "Age in days of the rows that go (nova-shadow, cinder, glance)",
+    long: "For the targets whose official purge takes an age in days (cinder-manage db purge AGE_IN_DAYS, \
+           glance-manage db purge --age_in_days, nova-manage db purge --before DATE): a row goes once its date \
+           (deleted_at, or the column nova dates the table by) is more than this many days before the database \
+           server's UTC clock.",
+    flag: flag("DAYS", None),
+};
+
+pub const TIME_TO_LIVE: Param = Param {
+    name: "time_to_live",
+    kind: Kind::Integer { min: 1, max: 100 * 365 * DAY, unit: Unit::Seconds },
+    default: None,
+    required: false,
+    unique: false,
+    short: "Seconds alarm history is kept (aodh-alarm-history)",
+    long: "For target=aodh-alarm-history: aodh.conf's [database] alarm_history_time_to_live, in seconds. An \
+           alarm_history row goes once its timestamp is older than this. Required with that target, as aodh-expirer \
+           does nothing without it.",
+    flag: flag("SECONDS", None),
 };
 
 pub const INTERVAL: Param = Param {
@@ -256,6 +287,8 @@ pub const PARAMS: &[Param] = &[
     TARGET,
     TABLE,
     EXPIRY_COLUMN,
+    AGE_IN_DAYS,
+    TIME_TO_LIVE,
     INTERVAL,
     GRACE,
     BATCH_SIZE,
