@@ -202,7 +202,7 @@ db_rows() { # db_rows DB: rows in all its tables
 {
     echo "# Parity with the official purge tools, $(date -u '+%F %H:%M') UTC"
     echo
-    echo "tests/parity/e2e.sh on $(uname -n) ($(nproc) cores), MariaDB $(sql -N -e 'SELECT VERSION()'), tokenflush $("$TF" --version 2>/dev/null | head -1) (commit $(git rev-parse --short HEAD 2>/dev/null))."
+    echo "tests/parity/e2e.sh on $(uname -n) ($(nproc) cores), MariaDB $(sql -N -e 'SELECT VERSION()'), $("$TF" --version 2>/dev/null | head -1) (commit $(git rev-parse --short HEAD 2>/dev/null))."
     echo "Both clocks pinned to $NOW UTC. Largest transaction: rows of the largest transaction in the"
     echo "binary log (ROW format) that side wrote; wall time includes the official command's Python start-up."
     echo
@@ -324,9 +324,12 @@ run_case() {
         verdict=differ
         local d
         for d in "${differ[@]}"; do
-            note "$d: $( [ "$X" != "$A" ] && echo expected || echo official ) $(wc -l <"$T/rows/$X.$d") rows, tokenflush $(wc -l <"$T/rows/$B.$d") rows; first differences (- official, + tokenflush):"
-            diff "$T/rows/$X.$d" "$T/rows/$B.$d" | grep '^[<>]' | head -8 | sed 's/^</-/; s/^>/+/' | cut -c1-220 | sed 's/^/           /'
+            {
+                echo "$d: $( [ "$X" != "$A" ] && echo expected || echo official ) $(wc -l <"$T/rows/$X.$d") rows, tokenflush $(wc -l <"$T/rows/$B.$d") rows; first differences (- $( [ "$X" != "$A" ] && echo expected || echo official ), + tokenflush):"
+                diff "$T/rows/$X.$d" "$T/rows/$B.$d" | grep '^[<>]' | head -8 | sed 's/^</-/; s/^>/+/' | cut -c1-220 | sed 's/^/    /'
+            } >>"$T/$id.diff"
         done
+        sed 's/^/         /' "$T/$id.diff"
         if [[ "$XFAIL" == *" $name "* ]]; then
             pass "$name: differs in ${differ[*]} (xfail: known, PARITY_XFAIL)"
         else
@@ -363,6 +366,12 @@ run_case() {
             if [ "$X" != "$A" ]; then echo "| $t | $nbef | $na | $nx | $nb$flag |"; else echo "| $t | $nbef | $na | $nb$flag |"; fi
         done
         echo
+        if [ -s "$T/$id.diff" ]; then
+            echo "Differences:"
+            echo
+            sed 's/^/    /' "$T/$id.diff"
+            echo
+        fi
         echo "Official statements that changed rows (binary log annotations):"
         echo
         python3 -c 'import json,sys
