@@ -1,15 +1,18 @@
 # How the end-to-end suites (tests/*/e2e.sh) report, shared by all of them (sourced).
 # shellcheck shell=bash
 #
-# Each case prints "ok     - NAME" or "FAILED - NAME"; `summary` prints the line scripts/test.sh
-# reads, "N passed, M failed", and the names of the failed cases above it.
+# Each case prints "ok     - NAME" or "FAILED - NAME" (or "skip   - NAME" for a case that cannot
+# run yet); `summary` prints the line scripts/test.sh reads, "N passed, M failed" (", K skipped"
+# after it when some were), and the names of the failed cases above it.
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 FAILURES=()
 
 pass() { PASSED=$((PASSED + 1)); echo "ok     - $*"; }
 fail() { FAILED=$((FAILED + 1)); FAILURES+=("$*"); echo "FAILED - $*"; }
+skip() { SKIPPED=$((SKIPPED + 1)); echo "skip   - $*"; }
 note() { echo "         $*"; }
 section() { echo; echo "=== $* ==="; }
 
@@ -23,6 +26,10 @@ check() {
 summary() {
     local f
     for f in "${FAILURES[@]}"; do echo "  failed: $f"; done
-    echo "$PASSED passed, $FAILED failed"
+    if [ "$SKIPPED" -gt 0 ]; then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    else
+        echo "$PASSED passed, $FAILED failed"
+    fi
     [ "$FAILED" = 0 ]
 }
