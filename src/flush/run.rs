@@ -275,6 +275,9 @@ impl Flusher<'_> {
         walk: Walk,
         mut flow_control: Option<&mut FlowControl>,
     ) -> Result<Option<End>, DbError> {
+        // After a walk, the sweep takes the rows left at its start and no more: rows that keep
+        // arriving already expired (nothing Keystone does) must not keep the flush from ending.
+        let mut quota = u64::MAX;
         if walk != Walk::Sweep {
             if self.plan.expiry_index.is_none() || !self.plan.rule.is_simple() {
                 return Ok(None);
@@ -282,9 +285,14 @@ impl Flusher<'_> {
             if select_chunk(self.s, &sql.any_left(), params.to_vec(), self.deadline).await?.is_empty() {
                 return Ok(None);
             }
-            crate::info!("expired rows are left behind the walk; sweeping them");
+            let rows = select_chunk(self.s, &sql.count_left(), params.to_vec(), self.deadline).await?;
+            quota = rows.into_iter().next().and_then(|r| r.get::<u64, _>(0)).unwrap_or(0);
+            crate::info!("{quota} expired rows are left behind the walk; sweeping them");
         }
         loop {
+            if quota == 0 {
+                return Ok(None);
+            }
             if let Some(end) = self.time_to_stop(pos) {
                 return Ok(Some(end));
             }
@@ -306,6 +314,7 @@ impl Flusher<'_> {
                 self.report.add_chunk(deleted);
                 (self.on_chunk)(self.report.rows);
             }
+            quota = quota.saturating_sub(deleted);
             pos.last_chunk = t0.elapsed();
             pos.last_rows = deleted;
             pos.size.after(pos.last_chunk);

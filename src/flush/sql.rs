@@ -133,6 +133,11 @@ impl Statements {
         format!("SELECT 1 FROM {}{} WHERE {} LIMIT 1", self.table, self.hint, self.pred)
     }
 
+    /// How many expired rows are left: the sweep's quota after a walk.
+    pub fn count_left(&self) -> String {
+        format!("SELECT COUNT(*) FROM {}{} WHERE {}", self.table, self.hint, self.pred)
+    }
+
     /// A sweep chunk: expired rows by the rule alone, no cursor.
     pub fn sweep(&self, limit: u32) -> String {
         format!("DELETE FROM {} WHERE {} LIMIT {limit}", self.table, self.pred)

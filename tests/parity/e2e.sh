@@ -272,6 +272,11 @@ run_case() {
     local b_wall="-" b_json="" tf_rc status=run
     sql -e "GRANT ALL ON \`$B\`.* TO tf@'127.0.0.1'"
     local url="mysql://tf@$HOST:$PORT/$B"
+    # CONF in tokenflush's options is the official side's configuration file (keystone.conf's
+    # [token] expiration and [revoke] expiration_buffer, for keystone-revocation).
+    local tfa=()
+    for w in "${tfargs[@]}"; do tfa+=("${w//CONF/$T/$A.conf}"); done
+    tfargs=("${tfa[@]}")
     "$TF" flush --connection "$url" --target "$preset" --dry-run "${tfargs[@]}" >"$T/$B.dry" 2>&1
     tf_rc=$?
     if [ "$tf_rc" != 0 ] && grep -q "target '$preset' is not one of" "$T/$B.dry"; then
@@ -389,8 +394,7 @@ for s in json.loads(sys.argv[1])["statements"][:4]: print("    " + s)' "$b_json"
 }
 
 # ---------------------------------------------------------------------------------------------
-# The cases. The tokenflush options of a preset that does not exist yet are this harness's guess
-# at its interface (cutoff by --grace, seconds before the pinned now); adjust them when it lands.
+# The cases: each official command and the tokenflush options that ask for the same cutoff.
 
 case_keystone_trust() {
     EXPECT_SQL="DELETE FROM trust_role WHERE trust_id NOT IN (SELECT id FROM trust)" \
@@ -401,7 +405,7 @@ case_keystone_trust() {
 case_keystone_revocation() {
     run_case keystone-revocation keystone default keystone-revocation once "$(at $REV_GRACE)" \
         -- keystone-revocation-prune --config-file CONF \
-        -- --grace "$REV_GRACE"
+        -- --config CONF
 }
 case_keystone_revocation_custom() {
     run_case keystone-revocation-custom keystone default custom once "$(at $REV_GRACE)" \
@@ -411,27 +415,27 @@ case_keystone_revocation_custom() {
 case_nova_shadow() {
     run_case nova-shadow nova default nova-shadow once "$(at $((14 * 86400)))" \
         -- nova-manage --config-file CONF db purge --before "$(at $((14 * 86400)))" --verbose \
-        -- --grace $((14 * 86400))
+        -- --age-in-days 14
 }
 case_cinder() {
     run_case cinder cinder default cinder once "$(at $((30 * 86400)))" \
         -- cinder-manage --config-file CONF db purge 30 \
-        -- --grace $((30 * 86400))
+        -- --age-in-days 30
 }
 case_cinder_blocked() {
     OFFICIAL_MAY_FAIL=1 run_case cinder-blocked cinder blocked cinder once "$(at $((30 * 86400)))" \
         -- cinder-manage --config-file CONF db purge 30 \
-        -- --grace $((30 * 86400))
+        -- --age-in-days 30
 }
 case_glance() {
     run_case glance glance default glance until-stable "$(at $((30 * 86400)))" \
         -- glance-manage --config-file CONF db purge --age_in_days 30 --max_rows 100 \
-        -- --grace $((30 * 86400))
+        -- --age-in-days 30
 }
 case_aodh() {
     run_case aodh-alarm-history aodh default aodh-alarm-history until-stable "$(at $AODH_TTL)" \
         -- aodh-expirer --config-file CONF \
-        -- --grace "$AODH_TTL"
+        -- --time-to-live "$AODH_TTL"
 }
 case_aodh_custom() {
     run_case aodh-alarm-history-custom aodh default custom until-stable "$(at $AODH_TTL)" \
