@@ -6,7 +6,8 @@
 # server's general log, is written under target/tmp/differential/. One flush runs at a time.
 #   scripts/fuzz-engine.sh [minutes]    default 20
 # Environment: TOKENFLUSH_DIFF_SEED (base seed), TOKENFLUSH_DIFF_MAX_ROWS (default 5000),
-# TOKENFLUSH_DIFF_SHRINK_SECS (default 60), TOKENFLUSH_DIFF_GENERAL_LOG=0 (no general log).
+# TOKENFLUSH_DIFF_SHRINK_SECS (default 60), TOKENFLUSH_DIFF_GENERAL_LOG=0 (no general log),
+# TOKENFLUSH_DIFF_SET (parameters for every case, e.g. "writes=live charset=default").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-20}"

@@ -312,6 +312,9 @@ fn fill_for_race(db: &TestDb, n: u64) {
     ));
 }
 
+/// The most rows one race writer inserts.
+const RACE_INSERTS: u64 = 4000;
+
 /// A writer inserting already-expired rows (`user_id = 'ins'`) as fast as one session can, each
 /// aimed just after a pre-existing row near the front of the walk: for the expiry walk, a row
 /// tied on the expiry of one of the next few pre-existing rows to go (random id); for the
@@ -348,7 +351,9 @@ impl Inserter {
         let handle = std::thread::spawn(move || {
             let mut sql = String::from("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;\n");
             let mut n = 0u64;
-            while !flag.load(Ordering::SeqCst) {
+            // At most RACE_INSERTS rows: an unbounded writer faster than the flush (as on an
+            // idle machine) would keep it walking forever, since it stops only when the flush does.
+            while !flag.load(Ordering::SeqCst) && n < RACE_INSERTS {
                 for _ in 0..10 {
                     n += 1;
                     sql.push_str(&match walk {

@@ -17,7 +17,8 @@ pub enum End {
     Stopped,
     /// Another flusher holds the named lock on this table; nothing was done.
     LockHeld,
-    /// Rows whose locks stayed held past the retries were left for the next flush.
+    /// Rows were left for the next flush: their locks stayed held past the retries, or writers
+    /// kept putting expired rows into a chunk's range faster than it emptied.
     SkippedLocked(u64),
     /// The flush failed; the rows counted before the failure were deleted and committed.
     Failed(DbError),

@@ -24,6 +24,9 @@ use crate::table::TablePlan;
 /// the flush between its two statements, chunk after chunk, are not a workload but a loop.
 pub const MAX_EMPTY_CHUNKS: u32 = 100;
 
+/// How often a chunk's range is deleted again while writers keep putting expired rows in it.
+pub const MAX_REPEATS: u32 = 3;
+
 /// One flush in progress: what it works on, and what it has done so far.
 pub struct Flusher<'a> {
     pub s: &'a mut Session,
@@ -48,6 +51,12 @@ struct Position {
     empty: u32,
     /// Rows the last chunk deleted, for the throttle.
     last_rows: u64,
+    /// A range whose chunk came out full with rows left in it: the next chunk deletes the same
+    /// range again, to the same boundary, rather than reading a new one. A fixed range is what
+    /// makes the walk end whatever writers insert: they would always keep a moving one full.
+    again_upto: Option<Cursor>,
+    /// How many times in a row the same range was deleted again.
+    repeats: u32,
     throttle: Throttle,
 }
 
@@ -116,6 +125,8 @@ impl Flusher<'_> {
             skipped_locked: 0,
             empty: 0,
             last_rows: 0,
+            again_upto: None,
+            repeats: 0,
             throttle: Throttle::default(),
         };
         let walk = choose_walk(self.s, self.plan, (&pred, &params), self.opts.walk, self.deadline).await?;
@@ -203,11 +214,14 @@ impl Flusher<'_> {
     async fn chunk(&mut self, sql: &Statements, params: &[Value], pos: &mut Position) -> Result<Step, DbError> {
         let t0 = Instant::now();
         let limit = pos.size.rows();
-        let (text, args) = sql.boundary(pos.cursor.as_ref(), params, limit);
-        let boundary = match select_chunk(self.s, &text, args, self.deadline).await {
-            Ok(rows) => rows.into_iter().next().and_then(Cursor::from_row),
-            Err(e) if is_statement_timeout(&e) => return Ok(self.out_of_statement_time(pos)),
-            Err(e) => return Err(e),
+        let boundary = match pos.again_upto.take() {
+            Some(b) => Some(b),
+            None => match self.boundary(sql, params, pos, limit).await {
+                Ok(Some(b)) => Some(b),
+                Ok(None) => return Ok(Step::Done),
+                Err(e) if is_statement_timeout(&e) => return Ok(self.out_of_statement_time(pos)),
+                Err(e) => return Err(e),
+            },
         };
         let (text, args) = sql.delete_range(pos.cursor.as_ref(), boundary.as_ref(), params, limit);
         let deleted = match exec_chunk(self.s, &text, args, self.deadline, self.stop).await {
@@ -226,6 +240,24 @@ impl Flusher<'_> {
         self.advance(sql, params, pos, boundary, deleted, full).await
     }
 
+    /// The chunk's last key: the `limit`-th expired row after the cursor or, near the end, the
+    /// last expired row there is (so that the tail, too, is a fixed range). `None`: no expired
+    /// row is left after the cursor.
+    async fn boundary(
+        &mut self,
+        sql: &Statements,
+        params: &[Value],
+        pos: &Position,
+        limit: u32,
+    ) -> Result<Option<Cursor>, DbError> {
+        let (text, args) = sql.boundary(pos.cursor.as_ref(), params, limit);
+        if let Some(b) = select_chunk(self.s, &text, args, self.deadline).await?.into_iter().next() {
+            return Ok(Cursor::from_row(b));
+        }
+        let (text, args) = sql.last(pos.cursor.as_ref(), params);
+        Ok(select_chunk(self.s, &text, args, self.deadline).await?.into_iter().next().and_then(Cursor::from_row))
+    }
+
     /// Moves the cursor past a chunk, unless rows may be left in its range.
     async fn advance(
         &mut self,
@@ -237,11 +269,7 @@ impl Flusher<'_> {
         full: bool,
     ) -> Result<Step, DbError> {
         pos.empty = if deleted == 0 { pos.empty + 1 } else { 0 };
-        let Some(b) = boundary else {
-            // No `limit`-th row: this was the tail of the backlog. A full tail means rows expired
-            // concurrently; go round again from the same cursor.
-            return Ok(if full { Step::Next } else { Step::Done });
-        };
+        let Some(b) = boundary else { return Ok(Step::Done) };
         if deleted == 0 && pos.cursor.as_ref() == Some(&b) {
             return Err(no_progress(&b));
         }
@@ -252,21 +280,31 @@ impl Flusher<'_> {
             )));
         }
         // A full chunk may have left a row of its range behind (one inserted into it between
-        // the two statements took a place under the LIMIT): stay put until the range is clear.
+        // the two statements took a place under the LIMIT): delete the same range again until
+        // it is clear.
+        // Writers that keep filling the range faster than it empties cannot hold the walk:
+        // after MAX_REPEATS the rows left there are counted as skipped (the flush then does not
+        // report complete, and the next one comes back for them).
         if full {
             let (text, args) = sql.left_in_range(pos.cursor.as_ref(), &b, params);
             if !select_chunk(self.s, &text, args, self.deadline).await?.is_empty() {
-                return Ok(Step::Next);
+                if pos.repeats < MAX_REPEATS {
+                    pos.repeats += 1;
+                    pos.again_upto = Some(b);
+                    return Ok(Step::Next);
+                }
+                crate::warn!("rows keep arriving in the range of a chunk; leaving them for the next flush");
+                pos.skipped_locked += 1;
             }
         }
+        pos.repeats = 0;
         pos.cursor = Some(b);
         Ok(Step::Next)
     }
 
-    /// The sweep: `DELETE … WHERE <rule> LIMIT n` until a chunk comes back short. It is the whole
-    /// flush for a key a cursor cannot follow; after a keyset walk it runs only when an expired
-    /// row is left (one inserted behind the cursor, say), and only where the expiry index makes
-    /// asking cheap. `Some(end)` when the flush ends early.
+    /// The sweep: `DELETE … WHERE <rule> LIMIT n` until a chunk comes back short: the whole flush
+    /// for a key a cursor cannot follow (nothing after a keyset walk, which has already visited
+    /// every row that existed when it passed). `Some(end)` when the flush ends early.
     async fn sweep(
         &mut self,
         sql: &Statements,
@@ -275,24 +313,10 @@ impl Flusher<'_> {
         walk: Walk,
         mut flow_control: Option<&mut FlowControl>,
     ) -> Result<Option<End>, DbError> {
-        // After a walk, the sweep takes the rows left at its start and no more: rows that keep
-        // arriving already expired (nothing Keystone does) must not keep the flush from ending.
-        let mut quota = u64::MAX;
         if walk != Walk::Sweep {
-            if self.plan.expiry_index.is_none() || !self.plan.rule.is_simple() {
-                return Ok(None);
-            }
-            if select_chunk(self.s, &sql.any_left(), params.to_vec(), self.deadline).await?.is_empty() {
-                return Ok(None);
-            }
-            let rows = select_chunk(self.s, &sql.count_left(), params.to_vec(), self.deadline).await?;
-            quota = rows.into_iter().next().and_then(|r| r.get::<u64, _>(0)).unwrap_or(0);
-            crate::info!("{quota} expired rows are left behind the walk; sweeping them");
+            return Ok(None);
         }
         loop {
-            if quota == 0 {
-                return Ok(None);
-            }
             if let Some(end) = self.time_to_stop(pos) {
                 return Ok(Some(end));
             }
@@ -314,7 +338,6 @@ impl Flusher<'_> {
                 self.report.add_chunk(deleted);
                 (self.on_chunk)(self.report.rows);
             }
-            quota = quota.saturating_sub(deleted);
             pos.last_chunk = t0.elapsed();
             pos.last_rows = deleted;
             pos.size.after(pos.last_chunk);

@@ -95,6 +95,25 @@ impl Statements {
         (sql, params)
     }
 
+    /// The last expired row after `cursor`, in walk order: the end of the tail's range.
+    pub fn last(&self, cursor: Option<&Cursor>, pred_params: &[Value]) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, _) = self.walk_clauses(cursor, None, &mut params);
+        let (cols, hint, order) = match self.walk {
+            Walk::PrimaryKey | Walk::Sweep => {
+                (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string(), format!("{} DESC", self.pk))
+            }
+            Walk::Expiry => (
+                format!("{}, {}", self.pk, self.exp),
+                self.hint.clone(),
+                format!("{} DESC, {} DESC", self.exp, self.pk),
+            ),
+        };
+        let sql =
+            format!("SELECT {cols} FROM {}{hint} WHERE {}{clauses} ORDER BY {order} LIMIT 1", self.table, self.pred);
+        (sql, params)
+    }
+
     /// THE chunk DELETE: the expired rows after `cursor` up to and including `upto` (to the end
     /// when `None`), never more than `limit`, re-checking the predicate on each row so that a row
     /// changed since the boundary was read is never removed.
@@ -127,17 +146,6 @@ impl Statements {
 }
 
 impl Statements {
-    /// Whether any expired row is left: the sweep's first question, answered from the expiry
-    /// index when there is one.
-    pub fn any_left(&self) -> String {
-        format!("SELECT 1 FROM {}{} WHERE {} LIMIT 1", self.table, self.hint, self.pred)
-    }
-
-    /// How many expired rows are left: the sweep's quota after a walk.
-    pub fn count_left(&self) -> String {
-        format!("SELECT COUNT(*) FROM {}{} WHERE {}", self.table, self.hint, self.pred)
-    }
-
     /// A sweep chunk: expired rows by the rule alone, no cursor.
     pub fn sweep(&self, limit: u32) -> String {
         format!("DELETE FROM {} WHERE {} LIMIT {limit}", self.table, self.pred)
@@ -236,6 +244,17 @@ mod tests {
     }
 
     #[test]
+    fn the_tail_ends_at_the_last_expired_row() {
+        let sql = Statements::new(&plan(Some("ix")), "`expires` < ?", Walk::Expiry);
+        let (text, _) = sql.last(Some(&cursor("k", Some("2023-01-01"))), &[Value::from(CUT)]);
+        assert_eq!(
+            text,
+            "SELECT `id`, `expires` FROM `token` FORCE INDEX (`ix`) WHERE `expires` < ? \
+             AND (`expires` > ? OR (`expires` = ? AND `id` > ?)) ORDER BY `expires` DESC, `id` DESC LIMIT 1"
+        );
+    }
+
+    #[test]
     fn a_full_chunk_checks_its_range_is_empty() {
         let sql = Statements::new(&plan(None), "`expires` < ?", Walk::PrimaryKey);
         let (text, params) = sql.left_in_range(Some(&cursor("a", None)), &cursor("m", None), &[Value::from(CUT)]);
@@ -249,7 +268,6 @@ mod tests {
     #[test]
     fn a_sweep_deletes_by_the_rule_alone() {
         let sql = Statements::new(&plan(Some("ix")), "`expires` < ?", Walk::Expiry);
-        assert_eq!(sql.any_left(), "SELECT 1 FROM `token` FORCE INDEX (`ix`) WHERE `expires` < ? LIMIT 1");
         assert_eq!(sql.sweep(500), "DELETE FROM `token` WHERE `expires` < ? LIMIT 500");
     }
 

@@ -18,9 +18,8 @@ pub enum Walk {
     /// Along the primary key: InnoDB reads the clustered index in order, so a table far larger
     /// than the buffer pool is read sequentially instead of one random page per row.
     PrimaryKey,
-    /// No cursor: `DELETE … WHERE <rule> LIMIT n` until none is left. For a key a cursor cannot
-    /// follow ([`crate::table::key_walkable`]), and as the last pass of a keyset walk, which
-    /// catches what a cursor could not (an expired row inserted behind it).
+    /// No cursor: `DELETE … WHERE <rule> LIMIT n` until none is left, for a key a cursor cannot
+    /// follow ([`crate::table::key_walkable`]). Each chunk rescans what InnoDB has not purged.
     Sweep,
 }
 

@@ -90,6 +90,11 @@ pub fn start_server_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
     let user = if nix_is_root() { "root" } else { "mysql" };
     let port = free_port();
     let socket = dir.join("sock");
+    // A temp dir of its own: a server deletes every `#sql*` file in its tmpdir when it starts,
+    // so servers sharing /tmp pull internal temporary tables from under each other's queries
+    // ("Error on delete of '/tmp/#sql-temptable-….MAI'").
+    let tmpdir = dir.join("tmp");
+    std::fs::create_dir_all(&tmpdir).expect("server tmpdir");
     let mut args: Vec<String> = vec![
         "--no-defaults".into(),
         format!("--datadir={}", data.display()),
@@ -99,6 +104,7 @@ pub fn start_server_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
         format!("--pid-file={}", dir.join("mariadbd.pid").display()),
         format!("--log-error={}", dir.join("err.log").display()),
         "--skip-name-resolve".into(),
+        format!("--tmpdir={}", tmpdir.display()),
         "--innodb-buffer-pool-size=64M".into(),
         "--innodb-log-file-size=16M".into(),
         "--innodb-flush-log-at-trx-commit=2".into(),
