@@ -5,8 +5,9 @@
 //!                           batch), or with `--single-trx` as from Juno to Ocata (all batches in one).
 //! `loadgen limit-loop`      the naive `DELETE … WHERE expires < :now LIMIT n` loop, autocommit.
 //! `loadgen sample`          every --interval-ms: Handler_delete (rows deleted), the purge history length,
-//!                           the largest trx_rows_modified in information_schema.innodb_trx and the
-//!                           delete-marked records purged so far (CSV).
+//!                           the largest trx_rows_modified in information_schema.innodb_trx, the
+//!                           delete-marked records purged so far and, with --file, the size and inode
+//!                           of the table's .ibd file (CSV).
 //!
 //! The two peers print one JSON object on stdout, like `tokenflush flush --json`.
 
@@ -23,7 +24,7 @@ fn usage() -> ! {
         "usage:\n  loadgen load --url URL [--rate OPS_PER_S] [--conns N] [--out CSV] [--ready-file F] [--max-seconds S]\n  \
          loadgen keystone-offset --url URL [--batch N] [--single-trx]\n  \
          loadgen limit-loop --url URL [--batch N] [--isolation read-committed|repeatable-read]\n  \
-         loadgen sample --url URL [--interval-ms MS] [--out CSV] [--ready-file F] [--max-seconds S]"
+         loadgen sample --url URL [--interval-ms MS] [--out CSV] [--ready-file F] [--max-seconds S] [--file IBD]"
     );
     std::process::exit(2)
 }
@@ -40,6 +41,7 @@ struct Args {
     single_trx: bool,
     isolation: String,
     interval_ms: u64,
+    file: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +59,7 @@ fn parse_args() -> Args {
         single_trx: false,
         isolation: "read-committed".into(),
         interval_ms: 100,
+        file: None,
     };
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| usage());
@@ -71,6 +74,7 @@ fn parse_args() -> Args {
             "--isolation" => a.isolation = v(),
             "--single-trx" => a.single_trx = true,
             "--interval-ms" => a.interval_ms = v().parse().unwrap_or_else(|_| usage()),
+            "--file" => a.file = Some(v()),
             _ => usage(),
         }
     }
@@ -175,7 +179,7 @@ async fn load(a: &Args) -> Res<()> {
                 let insert = (k + i as u64) % 2 == 0;
                 let sent = Instant::now();
                 let ok = if insert {
-                    let id = rng.hex(64);
+                    let id = rng.hex(32); // uuid4().hex, as Keystone's UUID tokens
                     let user = rng.hex(32);
                     let extra = format!(
                         "{{\"token_data\": {{\"token\": {{\"methods\": [\"password\"], \"user\": {{\"id\": \"{user}\"}}, \"audit_ids\": [\"{pad}\"]}}}}}}"
@@ -195,7 +199,7 @@ async fn load(a: &Args) -> Res<()> {
                     let id = {
                         let v = ids.lock().unwrap();
                         if v.is_empty() {
-                            rng.hex(64)
+                            rng.hex(32)
                         } else {
                             v[(rng.next() % v.len() as u64) as usize].clone()
                         }
@@ -349,7 +353,7 @@ async fn limit_loop(a: &Args) -> Res<()> {
 /// the exact figure from performance_schema.
 async fn sample(a: &Args) -> Res<()> {
     let mut c = connect(&a.url).await?;
-    let mut out = String::from("epoch_us,rows_deleted,history_length,max_trx_rows,rows_purged\n");
+    let mut out = String::from("epoch_us,rows_deleted,history_length,max_trx_rows,rows_purged,file_bytes,file_ino\n");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let deadline = Instant::now() + Duration::from_secs_f64(a.max_seconds);
     let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms.max(10)));
@@ -376,13 +380,25 @@ async fn sample(a: &Args) -> Res<()> {
             )
             .await?;
         let (del, hist, purged, maxtrx) = row.unwrap_or((None, None, None, None));
+        // The table's file as the file system sees it: its size, and its inode, which changes when
+        // a rebuild (OPTIMIZE TABLE, a rename swap) replaces it. -1 while the name is missing.
+        let (bytes, ino) = match a.file.as_deref().map(std::fs::metadata) {
+            Some(Ok(m)) => {
+                use std::os::unix::fs::MetadataExt;
+                (m.len() as i64, m.ino() as i64)
+            }
+            Some(Err(_)) => (-1, -1),
+            None => (0, 0),
+        };
         out.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             epoch_us(),
             del.unwrap_or_default(),
             hist.unwrap_or_default(),
             maxtrx.unwrap_or(0),
-            purged.unwrap_or(0)
+            purged.unwrap_or(0),
+            bytes,
+            ino
         ));
         if let Some(f) = ready.take() {
             std::fs::write(f, format!("{}\n", epoch_us()))?;
