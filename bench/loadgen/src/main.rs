@@ -9,6 +9,11 @@
 //!                           delete-marked records purged so far and, with --file, the size and inode
 //!                           of the table's .ibd file (CSV).
 //!
+//! `loadgen purge-wait`      returns once InnoDB's history list length is at most --history: polls it
+//!                           every --poll-ms on one connection, while another wakes the purge threads
+//!                           (`SET GLOBAL innodb_max_purge_lag_wait`, which on its own only looks every
+//!                           100 ms, too coarse for the small flushes of the steady state).
+//!
 //! The two peers print one JSON object on stdout, like `tokenflush flush --json`.
 
 use mysql_async::prelude::*;
@@ -24,7 +29,8 @@ fn usage() -> ! {
         "usage:\n  loadgen load --url URL [--rate OPS_PER_S] [--conns N] [--out CSV] [--ready-file F] [--max-seconds S]\n  \
          loadgen keystone-offset --url URL [--batch N] [--single-trx]\n  \
          loadgen limit-loop --url URL [--batch N] [--isolation read-committed|repeatable-read]\n  \
-         loadgen sample --url URL [--interval-ms MS] [--out CSV] [--ready-file F] [--max-seconds S] [--file IBD]"
+         loadgen sample --url URL [--interval-ms MS] [--out CSV] [--ready-file F] [--max-seconds S] [--file IBD]\n  \
+         loadgen purge-wait --url URL [--history N] [--poll-ms MS] [--max-seconds S]"
     );
     std::process::exit(2)
 }
@@ -42,6 +48,8 @@ struct Args {
     isolation: String,
     interval_ms: u64,
     file: Option<String>,
+    history: u64,
+    poll_ms: u64,
 }
 
 fn parse_args() -> Args {
@@ -60,6 +68,8 @@ fn parse_args() -> Args {
         isolation: "read-committed".into(),
         interval_ms: 100,
         file: None,
+        history: 0,
+        poll_ms: 5,
     };
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| usage());
@@ -75,6 +85,8 @@ fn parse_args() -> Args {
             "--single-trx" => a.single_trx = true,
             "--interval-ms" => a.interval_ms = v().parse().unwrap_or_else(|_| usage()),
             "--file" => a.file = Some(v()),
+            "--history" => a.history = v().parse().unwrap_or_else(|_| usage()),
+            "--poll-ms" => a.poll_ms = v().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -92,6 +104,7 @@ async fn main() {
         "keystone-offset" => keystone_offset(&a).await,
         "limit-loop" => limit_loop(&a).await,
         "sample" => sample(&a).await,
+        "purge-wait" => purge_wait(&a).await,
         _ => usage(),
     };
     if let Err(e) = r {
@@ -409,5 +422,59 @@ async fn sample(a: &Args) -> Res<()> {
         Some(f) => std::fs::write(f, out)?,
         None => print!("{out}"),
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- waiting for purge
+
+async fn history_length(c: &mut Conn) -> Res<u64> {
+    let v: Option<String> = c
+        .query_first("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH'")
+        .await?;
+    Ok(v.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+/// Returns once `Innodb_history_list_length` is at most `--history` (the value before the method:
+/// purge has caught up with everything the method committed). Fails after --max-seconds.
+async fn purge_wait(a: &Args) -> Res<()> {
+    let t = Instant::now();
+    let mut c = connect(&a.url).await?;
+    let first = history_length(&mut c).await?;
+    if first <= a.history {
+        c.disconnect().await?;
+        println!(
+            "{{\"history_start\": {first}, \"seconds\": {:.3}, \"done_epoch_us\": {}}}",
+            t.elapsed().as_secs_f64(),
+            epoch_us()
+        );
+        return Ok(());
+    }
+    // The nudger: the server's own wait wakes the purge coordinator every 100 ms until the
+    // history is down to the limit, then returns; it runs beside the fine-grained poll below.
+    let mut nudge = connect(&a.url).await?;
+    let limit = a.history;
+    let nudger = tokio::spawn(async move {
+        let r = nudge.query_drop(format!("SET GLOBAL innodb_max_purge_lag_wait = {limit}")).await;
+        let _ = nudge.disconnect().await;
+        r
+    });
+    let deadline = t + Duration::from_secs_f64(a.max_seconds);
+    let mut last;
+    loop {
+        tokio::time::sleep(Duration::from_millis(a.poll_ms.max(1))).await;
+        last = history_length(&mut c).await?;
+        if last <= a.history {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("history list still {last} after {} s", a.max_seconds).into());
+        }
+    }
+    let (secs, done) = (t.elapsed().as_secs_f64(), epoch_us());
+    // The nudger's statement ends by itself at its next look (history is at the limit now):
+    // do not wait up to 100 ms for it.
+    nudger.abort();
+    println!("{{\"history_start\": {first}, \"history_end\": {last}, \"seconds\": {secs:.3}, \"done_epoch_us\": {done}}}");
+    let _ = c.disconnect().await;
     Ok(())
 }
