@@ -820,7 +820,13 @@ def write_summary(regs, path, seconds, names):
                  "in %s. One file per regime beside this one has every table and a chart." % (
                      reg["date"][:10], fmt(reg["rows"]), reg["git"], reg.get("tokenflush_rev", "?"),
                      reg.get("tokenflush_sha256", "?"), "available" if reg.get("strategy") else "not in this build",
-                     ("%.0f min %02.0f s" % divmod(seconds, 60)) if seconds else "?"))
+                     ("%d min %02d s" % divmod(int(round(seconds)), 60)) if seconds else "?"))
+        L.append("")
+    la = [r["loadavg"] for R in regs for r in R["runs"].values() if r.get("loadavg") is not None]
+    if la:
+        L.append("Load average of the 2-core machine when each method started (other users' work included): "
+                 "%.1f to %.1f, median %.1f; above about 2 the figures of that run are slowed by others." % (
+                     min(la), max(la), statistics.median(la)))
         L.append("")
     L.append("## Targets")
     L.append("")
@@ -1005,7 +1011,7 @@ def write_svg(R, path):
             if base is None and r["sample"]:
                 base = r["sample"][0][idx]
             return [(max(0.0, p[0] - r["t0"]), p[idx] - (base or 0)) for p in r["sample"]
-                    if r["t0"] - 0.2 <= p[0] <= r["t2"] + 0.2 and p[idx] is not None]
+                    if r["t0"] - 0.2 <= p[0] <= min(r["t2"] + 0.2, r["t0"] + xmax) and p[idx] is not None]
 
         for k, (i, m, label, r) in enumerate(quiet):
             c = color(m, i)
@@ -1019,9 +1025,13 @@ def write_svg(R, path):
         lag = {}
         for i, m, label, r in quiet:
             d, p = series(r, 1), series(r, 4)
-            lag[m] = [(t, max(0.0, dv - pv)) for (t, dv), (_, pv) in zip(d, p)]
+            # A swap (OPTIMIZE TABLE, a rebuild) drops the old table with its delete-marked rows:
+            # from then on nothing is left to purge.
+            end = r["swap_s"] if r.get("swap_s") is not None else float("inf")
+            lag[m] = [(t, max(0.0, dv - pv) if t < end else 0.0) for (t, dv), (_, pv) in zip(d, p)]
         hmax = max(max((v for _, v in pts), default=0) for pts in lag.values()) * 1.05 or 1
-        X, Y, L, R_, top, bot = panel(svg, y, 200, "Purge backlog: rows deleted but not yet purged, no load",
+        X, Y, L, R_, top, bot = panel(svg, y, 200, "Purge backlog: rows deleted but not yet purged, no load "
+                                      "(0 once a swap drops the old table)",
                                       xmax, hmax, "seconds since the method started", "rows")
         for i, m, label, r in quiet:
             svg.poly([(X(t), Y(v)) for t, v in lag[m]], color(m, i))
@@ -1035,7 +1045,7 @@ def write_svg(R, path):
             svg.line(L, fy, R_, fy, "#555", 1, "2,3")
         for i, m, label, r in quiet:
             pts = [(X(max(0.0, p[0] - r["t0"])), Y(max(0.0, p[5]) / 1048576.0)) for p in r["sample"]
-                   if r["t0"] - 0.2 <= p[0] <= r["t2"] + 0.2 and p[5] is not None and p[5] > 0]
+                   if r["t0"] - 0.2 <= p[0] <= min(r["t2"] + 0.2, r["t0"] + xmax) and p[5] is not None and p[5] > 0]
             svg.poly(pts, color(m, i))
             if r["returned_s"] is not None and r["size1"]:
                 cx, cy = X(r["returned_s"]), Y(r["size1"]["ibd"] / 1048576.0)
@@ -1098,7 +1108,8 @@ def summary_json(R):
             "targets": targets(R), "runs": {}}
     for (m, p), r in R["runs"].items():
         e = {k: r.get(k) for k in ("rc", "rows", "commit_s", "mid_s", "purged_s", "returned_s", "end_state_s",
-                                   "swap_s", "swaps", "rss_kb", "size0", "size1", "others", "prepare_seconds")}
+                                   "swap_s", "swaps", "rss_kb", "size0", "size1", "others", "prepare_seconds",
+                                   "loadavg")}
         e.update(r["ps"])
         e["sampled_max_trx_rows"] = r["sampled_max_trx"]
         e["client"] = r["client"]

@@ -19,7 +19,7 @@
 #   --methods LIST  run only these methods (names as in METHODS below), in every regime
 #   --no-load       skip the runs under live load
 #   --no-build      use the binaries already in target/release and bench/loadgen/target/release
-#   --monitor-runs  runs of each monitor for the monitor-cost table (default 50)
+#   --monitor-runs  runs of each monitor for the monitor-cost table (default 50; --quick: 10)
 #   --keep-work     keep the scratch directory (raw CSVs, status snapshots) and print its path
 #   --tokenflush B  the tokenflush binary to measure (default target/release/tokenflush)
 #
@@ -76,7 +76,7 @@ tokenflush-auto|strategy|quiet,load|quiet,load|all|tokenflush --strategy auto
 '
 
 quick=0; rows=""; regime_list="steady,half,neglected"; pool_list="memory,io"; out=""; only_methods=""
-with_load=1; build=1; monitor_runs=50; keep_work=0
+with_load=1; build=1; monitor_runs=50; monitor_set=0; keep_work=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1; shift ;;
@@ -87,7 +87,7 @@ while [ $# -gt 0 ]; do
         --methods) only_methods=$2; shift 2 ;;
         --no-load) with_load=0; shift ;;
         --no-build) build=0; shift ;;
-        --monitor-runs) monitor_runs=$2; shift 2 ;;
+        --monitor-runs) monitor_runs=$2; monitor_set=1; shift 2 ;;
         --keep-work) keep_work=1; shift ;;
         --tokenflush) TF=$(realpath "$2"); shift 2 ;;
         -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
@@ -96,6 +96,7 @@ while [ $# -gt 0 ]; do
 done
 [ -z "$rows" ] || [[ "$rows" =~ ^[0-9]+$ && "$rows" -ge 2000 ]] || die "--rows must be a number >= 2000"
 [ -n "$rows" ] || { [ $quick = 1 ] && rows=15000 || rows=150000; }
+[ $quick = 1 ] && [ "$monitor_set" = 0 ] && monitor_runs=10
 for r in ${regime_list//,/ }; do grep -q "^$r|" <<<"$REGIMES" || die "unknown regime $r (steady, half, neglected)"; done
 for p in ${pool_list//,/ }; do grep -q "^$p|" <<<"$POOLS" || die "unknown pool $p (memory, io)"; done
 for m in ${only_methods//,/ }; do grep -q "^$m|" <<<"$METHODS" || die "unknown method $m"; done
@@ -455,6 +456,7 @@ run_one() { # run_one DIR METHOD PHASE IDLE GOLDEN_DIR
     hist0=$(sql -e "SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'" | cut -f2)
     local prep_s; prep_s=$(minus "$(now)" "$tc")
 
+    local loadavg; loadavg=$(cut -d' ' -f1 /proc/loadavg)   # other work on the machine, for the report
     local samp_pid load_pid="" idle_start=0
     rm -f "$P.sready" "$P.lready" "$P.mid"
     "$LOADGEN" sample --url "$url_load" --interval-ms 100 --out "$P.sample.csv" --ready-file "$P.sready" \
@@ -487,10 +489,13 @@ run_one() { # run_one DIR METHOD PHASE IDLE GOLDEN_DIR
         kill -TERM "$load_pid"; wait "$load_pid" || true
     fi
     local t_load_stopped; t_load_stopped=$(now)
-    # Purged: the history list back to where it was before the method (nothing else runs now).
+    # Purged: the history list back to empty, as it was when the copy was made (wait_purge 0
+    # above; nothing else runs now). Not to the length just before the method: that may count a
+    # few small undo logs (statistics updates) that purge removes first, so "back to that length"
+    # could be reached while one big DELETE's undo log is still being purged.
     # Polled every 5 ms: the server's own wait (innodb_max_purge_lag_wait) looks only every 100 ms.
-    "$LOADGEN" purge-wait --url "$url_ctl" --history "${hist0:-0}" --poll-ms 5 --max-seconds 3600 >"$P.purge" 2>&1 \
-        || { log "WARNING: $(cat "$P.purge")"; wait_purge "${hist0:-0}"; }
+    "$LOADGEN" purge-wait --url "$url_ctl" --history 0 --poll-ms 5 --max-seconds 3600 >"$P.purge" 2>&1 \
+        || { log "WARNING: $(cat "$P.purge")"; wait_purge 0; }
     t2=$(now)
     # the moment the poll saw it, rather than after the poller's exit
     local seen; seen=$(sed -n 's/.*"done_epoch_us": \([0-9]*\).*/\1/p' "$P.purge")
@@ -527,9 +532,9 @@ run_one() { # run_one DIR METHOD PHASE IDLE GOLDEN_DIR
               FROM performance_schema.events_statements_history_long
               WHERE EVENT_NAME NOT IN ('statement/com/Quit', 'statement/com/Prepare', 'statement/com/Close stmt')) x
             GROUP BY k ORDER BY 2 DESC LIMIT 8" >"$P.digest.tsv"
-    printf '{"method": "%s", "phase": "%s", "rc": %s, "t0": %s, "t1": %s, "t_mid": %s, "t_load_stopped": %s, "t2": %s, "idle_start": %s, "cutoff": "%s", "expired_before": %s, "expired_after": %s, "total_before": %s, "total_after": %s, "history_before": %s, "ino_before": %s, "ino_after": %s, "prepare_seconds": %s}\n' \
+    printf '{"method": "%s", "phase": "%s", "rc": %s, "t0": %s, "t1": %s, "t_mid": %s, "t_load_stopped": %s, "t2": %s, "idle_start": %s, "cutoff": "%s", "expired_before": %s, "expired_after": %s, "total_before": %s, "total_after": %s, "history_before": %s, "ino_before": %s, "ino_after": %s, "prepare_seconds": %s, "loadavg": %s}\n' \
         "$m" "$phase" "$rc" "$t0" "$t1" "$t_mid" "$t_load_stopped" "$t2" "$idle_start" "$cutoff" \
-        "$expired_before" "$expired_after" "$total_before" "$total_after" "${hist0:-0}" "$ino0" "$ino1" "$prep_s" >"$P.run.json"
+        "$expired_before" "$expired_after" "$total_before" "$total_after" "${hist0:-0}" "$ino0" "$ino1" "$prep_s" "$loadavg" >"$P.run.json"
     log "$m ($phase): rc=$rc, $((expired_before - expired_after)) rows, $(minus "$t1" "$t0")s to commit, $(minus "$t2" "$t0")s to purged; file $(cut -f1 "$P.size0") -> $(cut -f1 "$P.size1") bytes (copy ${prep_s}s: import $(minus "$tw" "$tc"), warm $(minus "$tf" "$tw"))"
     [ $rc = 0 ] || { log "$m ($phase) failed:"; tail -5 "$P.err" >&2; }
 }
