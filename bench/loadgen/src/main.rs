@@ -5,8 +5,14 @@
 //!                           batch), or with `--single-trx` as from Juno to Ocata (all batches in one).
 //! `loadgen limit-loop`      the naive `DELETE … WHERE expires < :now LIMIT n` loop, autocommit.
 //! `loadgen sample`          every --interval-ms: Handler_delete (rows deleted), the purge history length,
-//!                           the largest trx_rows_modified in information_schema.innodb_trx and the
-//!                           delete-marked records purged so far (CSV).
+//!                           the largest trx_rows_modified in information_schema.innodb_trx, the
+//!                           delete-marked records purged so far and, with --file, the size and inode
+//!                           of the table's .ibd file (CSV).
+//!
+//! `loadgen purge-wait`      returns once InnoDB's history list length is at most --history: polls it
+//!                           every --poll-ms on one connection, while another wakes the purge threads
+//!                           (`SET GLOBAL innodb_max_purge_lag_wait`, which on its own only looks every
+//!                           100 ms, too coarse for the small flushes of the steady state).
 //!
 //! The two peers print one JSON object on stdout, like `tokenflush flush --json`.
 
@@ -23,7 +29,8 @@ fn usage() -> ! {
         "usage:\n  loadgen load --url URL [--rate OPS_PER_S] [--conns N] [--out CSV] [--ready-file F] [--max-seconds S]\n  \
          loadgen keystone-offset --url URL [--batch N] [--single-trx]\n  \
          loadgen limit-loop --url URL [--batch N] [--isolation read-committed|repeatable-read]\n  \
-         loadgen sample --url URL [--interval-ms MS] [--out CSV] [--ready-file F] [--max-seconds S]"
+         loadgen sample --url URL [--interval-ms MS] [--out CSV] [--ready-file F] [--max-seconds S] [--file IBD]\n  \
+         loadgen purge-wait --url URL [--history N] [--poll-ms MS] [--max-seconds S]"
     );
     std::process::exit(2)
 }
@@ -40,6 +47,9 @@ struct Args {
     single_trx: bool,
     isolation: String,
     interval_ms: u64,
+    file: Option<String>,
+    history: u64,
+    poll_ms: u64,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +67,9 @@ fn parse_args() -> Args {
         single_trx: false,
         isolation: "read-committed".into(),
         interval_ms: 100,
+        file: None,
+        history: 0,
+        poll_ms: 5,
     };
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| usage());
@@ -71,6 +84,9 @@ fn parse_args() -> Args {
             "--isolation" => a.isolation = v(),
             "--single-trx" => a.single_trx = true,
             "--interval-ms" => a.interval_ms = v().parse().unwrap_or_else(|_| usage()),
+            "--file" => a.file = Some(v()),
+            "--history" => a.history = v().parse().unwrap_or_else(|_| usage()),
+            "--poll-ms" => a.poll_ms = v().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -88,6 +104,7 @@ async fn main() {
         "keystone-offset" => keystone_offset(&a).await,
         "limit-loop" => limit_loop(&a).await,
         "sample" => sample(&a).await,
+        "purge-wait" => purge_wait(&a).await,
         _ => usage(),
     };
     if let Err(e) = r {
@@ -175,7 +192,7 @@ async fn load(a: &Args) -> Res<()> {
                 let insert = (k + i as u64) % 2 == 0;
                 let sent = Instant::now();
                 let ok = if insert {
-                    let id = rng.hex(64);
+                    let id = rng.hex(32); // uuid4().hex, as Keystone's UUID tokens
                     let user = rng.hex(32);
                     let extra = format!(
                         "{{\"token_data\": {{\"token\": {{\"methods\": [\"password\"], \"user\": {{\"id\": \"{user}\"}}, \"audit_ids\": [\"{pad}\"]}}}}}}"
@@ -195,7 +212,7 @@ async fn load(a: &Args) -> Res<()> {
                     let id = {
                         let v = ids.lock().unwrap();
                         if v.is_empty() {
-                            rng.hex(64)
+                            rng.hex(32)
                         } else {
                             v[(rng.next() % v.len() as u64) as usize].clone()
                         }
@@ -349,7 +366,7 @@ async fn limit_loop(a: &Args) -> Res<()> {
 /// the exact figure from performance_schema.
 async fn sample(a: &Args) -> Res<()> {
     let mut c = connect(&a.url).await?;
-    let mut out = String::from("epoch_us,rows_deleted,history_length,max_trx_rows,rows_purged\n");
+    let mut out = String::from("epoch_us,rows_deleted,history_length,max_trx_rows,rows_purged,file_bytes,file_ino\n");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let deadline = Instant::now() + Duration::from_secs_f64(a.max_seconds);
     let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms.max(10)));
@@ -376,13 +393,25 @@ async fn sample(a: &Args) -> Res<()> {
             )
             .await?;
         let (del, hist, purged, maxtrx) = row.unwrap_or((None, None, None, None));
+        // The table's file as the file system sees it: its size, and its inode, which changes when
+        // a rebuild (OPTIMIZE TABLE, a rename swap) replaces it. -1 while the name is missing.
+        let (bytes, ino) = match a.file.as_deref().map(std::fs::metadata) {
+            Some(Ok(m)) => {
+                use std::os::unix::fs::MetadataExt;
+                (m.len() as i64, m.ino() as i64)
+            }
+            Some(Err(_)) => (-1, -1),
+            None => (0, 0),
+        };
         out.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             epoch_us(),
             del.unwrap_or_default(),
             hist.unwrap_or_default(),
             maxtrx.unwrap_or(0),
-            purged.unwrap_or(0)
+            purged.unwrap_or(0),
+            bytes,
+            ino
         ));
         if let Some(f) = ready.take() {
             std::fs::write(f, format!("{}\n", epoch_us()))?;
@@ -393,5 +422,59 @@ async fn sample(a: &Args) -> Res<()> {
         Some(f) => std::fs::write(f, out)?,
         None => print!("{out}"),
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- waiting for purge
+
+async fn history_length(c: &mut Conn) -> Res<u64> {
+    let v: Option<String> = c
+        .query_first("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH'")
+        .await?;
+    Ok(v.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
+
+/// Returns once `Innodb_history_list_length` is at most `--history` (the value before the method:
+/// purge has caught up with everything the method committed). Fails after --max-seconds.
+async fn purge_wait(a: &Args) -> Res<()> {
+    let t = Instant::now();
+    let mut c = connect(&a.url).await?;
+    let first = history_length(&mut c).await?;
+    if first <= a.history {
+        c.disconnect().await?;
+        println!(
+            "{{\"history_start\": {first}, \"seconds\": {:.3}, \"done_epoch_us\": {}}}",
+            t.elapsed().as_secs_f64(),
+            epoch_us()
+        );
+        return Ok(());
+    }
+    // The nudger: the server's own wait wakes the purge coordinator every 100 ms until the
+    // history is down to the limit, then returns; it runs beside the fine-grained poll below.
+    let mut nudge = connect(&a.url).await?;
+    let limit = a.history;
+    let nudger = tokio::spawn(async move {
+        let r = nudge.query_drop(format!("SET GLOBAL innodb_max_purge_lag_wait = {limit}")).await;
+        let _ = nudge.disconnect().await;
+        r
+    });
+    let deadline = t + Duration::from_secs_f64(a.max_seconds);
+    let mut last;
+    loop {
+        tokio::time::sleep(Duration::from_millis(a.poll_ms.max(1))).await;
+        last = history_length(&mut c).await?;
+        if last <= a.history {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("history list still {last} after {} s", a.max_seconds).into());
+        }
+    }
+    let (secs, done) = (t.elapsed().as_secs_f64(), epoch_us());
+    // The nudger's statement ends by itself at its next look (history is at the limit now):
+    // do not wait up to 100 ms for it.
+    nudger.abort();
+    println!("{{\"history_start\": {first}, \"history_end\": {last}, \"seconds\": {secs:.3}, \"done_epoch_us\": {done}}}");
+    let _ = c.disconnect().await;
     Ok(())
 }
