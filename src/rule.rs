@@ -249,7 +249,10 @@ impl ExpiryRule {
                 _ => c.name.to_string(),
             })
             .collect();
-        if shown.len() == 1 {
+        if shown.is_empty() {
+            // A rule through a parent, or of orphans: no time of its own to show.
+            "NULL".to_string()
+        } else if shown.len() == 1 {
             shown[0].clone()
         } else {
             format!("COALESCE({})", shown.join(", "))
@@ -338,6 +341,7 @@ mod tests {
             orphan: Some(Orphan { fk: id("trust_id"), parent: id("trust"), parent_pk: id("id") }),
             ..Default::default()
         };
+        assert_eq!(orphan.display_expr(), "NULL", "nothing to show, and valid SQL");
         assert_eq!(
             orphan.predicate(&cutoff()),
             ("NOT EXISTS (SELECT 1 FROM `trust` WHERE `trust`.`id` = `trust_role`.`trust_id`)".to_string(), vec![])

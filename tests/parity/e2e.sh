@@ -56,7 +56,12 @@ started=$SECONDS
 
 TF=${TOKENFLUSH_BIN:-$ROOT/target/release/tokenflush}
 RESULTS=${PARITY_RESULTS:-$ROOT/bench/results/parity-$(date -u +%F).md}
-XFAIL=" ${PARITY_XFAIL:-} "
+# cinder-blocked is a documented difference, not parity: cinder-manage rolls its whole purge back
+# on the live attachment of a purgeable volume and deletes nothing, while tokenflush keeps that
+# volume and every parent it holds (its group, consistency group, service...) and purges the
+# rest. Its expected state needs that chain of parents, which this harness does not compute;
+# tests/targets.rs proves the behaviour (kept, counted in kept_by_children) on a small schema.
+XFAIL=" ${PARITY_XFAIL-cinder-blocked} "
 
 # One instant for both sides' clocks: now, to the whole minute, in UTC.
 EPOCH=$(($(date -u +%s) / 60 * 60))
@@ -272,6 +277,11 @@ run_case() {
     local b_wall="-" b_json="" tf_rc status=run
     sql -e "GRANT ALL ON \`$B\`.* TO tf@'127.0.0.1'"
     local url="mysql://tf@$HOST:$PORT/$B"
+    # CONF in tokenflush's options is the official side's configuration file (keystone.conf's
+    # [token] expiration and [revoke] expiration_buffer, for keystone-revocation).
+    local tfa=()
+    for w in "${tfargs[@]}"; do tfa+=("${w//CONF/$T/$A.conf}"); done
+    tfargs=("${tfa[@]}")
     # CONF in tokenflush's options is the official side's configuration file (keystone.conf's
     # [token] expiration and [revoke] expiration_buffer, for keystone-revocation).
     local tfa=()
