@@ -162,6 +162,25 @@ pub async fn abandon(s: &Session, deadline: Deadline) {
     }
 }
 
+/// The walk read a key it cannot get past: the key that came back is the one it asked to go
+/// beyond. It happens when a key does not survive the round trip (a character set that cannot
+/// hold it); a flush must stop then, not spin.
+pub fn no_progress(at: &super::sql::Cursor) -> DbError {
+    DbError::Misconfigured(format!(
+        "the flush cannot get past the key {}: the server returns it unchanged as the next one \
+         (does the connection's character set hold every key?); stopping rather than looping",
+        shown_key(&at.pk)
+    ))
+}
+
+/// A key for a one-line message.
+fn shown_key(v: &Value) -> String {
+    match v {
+        Value::Bytes(b) => format!("'{}'", crate::text::shown(&String::from_utf8_lossy(b))),
+        other => crate::text::shown(&other.as_sql(false)),
+    }
+}
+
 /// The server ended the statement at its `max_statement_time`, or it was killed.
 pub fn is_statement_timeout(e: &DbError) -> bool {
     matches!(e.server_code(), Some(code::STATEMENT_TIMEOUT | code::QUERY_INTERRUPTED))

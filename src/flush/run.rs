@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::Value;
 
-use super::chunk::{exec_chunk, is_statement_timeout, select_chunk, ChunkError};
+use super::chunk::{exec_chunk, is_statement_timeout, no_progress, select_chunk, ChunkError};
 use super::cutoff::server_cutoff;
 use super::estimate::estimate_backlog;
 use super::galera::{galera_limits, FlowControl};
@@ -229,13 +229,7 @@ impl Flusher<'_> {
             Err(ChunkError::StatementTimeout) => return Ok(self.out_of_statement_time(pos)),
             Err(e) => return chunk_failed(e, boundary, pos),
         };
-        if deleted > 0 {
-            self.report.add_chunk(deleted);
-            (self.on_chunk)(self.report.rows);
-        }
-        pos.last_chunk = t0.elapsed();
-        pos.last_rows = deleted;
-        pos.size.after(pos.last_chunk);
+        self.count_chunk(pos, deleted, t0);
         let full = deleted >= u64::from(limit);
         self.advance(sql, params, pos, boundary, deleted, full).await
     }
@@ -256,6 +250,17 @@ impl Flusher<'_> {
         }
         let (text, args) = sql.last(pos.cursor.as_ref(), params);
         Ok(select_chunk(self.s, &text, args, self.deadline).await?.into_iter().next().and_then(Cursor::from_row))
+    }
+
+    /// A committed chunk: the report, the progress observer, and what sizes the next one.
+    fn count_chunk(&mut self, pos: &mut Position, deleted: u64, t0: Instant) {
+        if deleted > 0 {
+            self.report.add_chunk(deleted);
+            (self.on_chunk)(self.report.rows);
+        }
+        pos.last_chunk = t0.elapsed();
+        pos.last_rows = deleted;
+        pos.size.after(pos.last_chunk);
     }
 
     /// Moves the cursor past a chunk, unless rows may be left in its range.
@@ -334,13 +339,7 @@ impl Flusher<'_> {
                     Step::Next | Step::Again => continue,
                 },
             };
-            if deleted > 0 {
-                self.report.add_chunk(deleted);
-                (self.on_chunk)(self.report.rows);
-            }
-            pos.last_chunk = t0.elapsed();
-            pos.last_rows = deleted;
-            pos.size.after(pos.last_chunk);
+            self.count_chunk(pos, deleted, t0);
             if deleted < u64::from(limit) {
                 return Ok(None);
             }
@@ -376,25 +375,6 @@ impl Flusher<'_> {
         if !pause.is_zero() {
             tokio::time::sleep(self.deadline.remaining_or(pause)).await;
         }
-    }
-}
-
-/// The walk read a key it cannot get past: the key that came back is the one it asked to go
-/// beyond. It happens when a key does not survive the round trip (a character set that cannot
-/// hold it); a flush must stop then, not spin.
-fn no_progress(at: &Cursor) -> DbError {
-    DbError::Misconfigured(format!(
-        "the flush cannot get past the key {}: the server returns it unchanged as the next one \
-         (does the connection's character set hold every key?); stopping rather than looping",
-        shown_key(&at.pk)
-    ))
-}
-
-/// A key for a one-line message.
-fn shown_key(v: &Value) -> String {
-    match v {
-        Value::Bytes(b) => format!("'{}'", crate::text::shown(&String::from_utf8_lossy(b))),
-        other => crate::text::shown(&other.as_sql(false)),
     }
 }
 
