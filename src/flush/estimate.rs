@@ -72,6 +72,20 @@ pub async fn estimate_rows_before(
     Ok(row.and_then(|r| r.get_opt::<Option<u64>, _>("rows").and_then(Result::ok).flatten()).unwrap_or(0))
 }
 
+/// The rows the predicate selects, counted (along the expiry index when there is one).
+pub async fn count_rows_before(
+    s: &mut Session,
+    plan: &TablePlan,
+    (pred, params): (&str, &[Value]),
+    deadline: Deadline,
+) -> Result<u64, DbError> {
+    let sql = format!("SELECT COUNT(*) FROM {t}{hint} WHERE {pred}", t = plan.table, hint = simple_hint(plan));
+    let n: Option<u64> =
+        within(deadline, Duration::from_secs(30), "count expired rows", s.conn.exec_first(sql, params.to_vec()))
+            .await?;
+    Ok(n.unwrap_or(0))
+}
+
 /// The optimizer's estimate of expired rows left: cheap, for `status` and metrics.
 pub async fn estimate_backlog(
     s: &mut Session,

@@ -157,8 +157,14 @@ impl Flusher<'_> {
         if self.opts.strategy != Strategy::Auto {
             return Ok(self.opts.strategy);
         }
-        let expired = super::estimate::estimate_rows_before(self.s, self.plan, (pred, params), self.deadline).await?;
+        let mut expired =
+            super::estimate::estimate_rows_before(self.s, self.plan, (pred, params), self.deadline).await?;
         let (rows, bytes, free) = super::estimate::table_stats(self.s, self.plan, self.deadline).await?;
+        // InnoDB caps a range's estimate at half the table, which is where the choice is made:
+        // near the cap, count.
+        if expired * 5 >= rows * 2 {
+            expired = super::estimate::count_rows_before(self.s, self.plan, (pred, params), self.deadline).await?;
+        }
         let rebuildable =
             expired >= strategy::SMALL_BACKLOG && rebuild::rebuildable(self.s, self.plan, self.deadline).await;
         let chosen = strategy::choose(Estimate { expired, rows, bytes, free, rebuildable });
