@@ -222,8 +222,8 @@ pub const STRATEGY: Param = Param {
            copied into a new table, kept in step with Keystone's writes by triggers, and swapped in with one \
            atomic RENAME TABLE, which also gives the table's disk space back; it needs a primary key, no foreign \
            keys or triggers of the table's own, and the CREATE, DROP, ALTER and TRIGGER privileges. A rebuild \
-           that runs out of budget resumes at the next flush. auto rebuilds when fewer rows stay than go, or \
-           when the table's file is mostly free space, and deletes otherwise.",
+           that runs out of budget resumes at the next flush. auto rebuilds when fewer than a quarter as many \
+           rows stay as go (or most go from a file that is mostly free space), and deletes otherwise.",
     flag: flag("STRATEGY", Some("delete (default), rebuild or auto.")),
 };
 
