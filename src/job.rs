@@ -78,7 +78,7 @@ pub async fn tables_of(
     config: &Config,
     deadline: Deadline,
 ) -> Result<(Vec<RuleSpec>, Vec<ForeignKey>), DbError> {
-    let tables = plan::resolve(s, &config.spec.tables, deadline).await?;
+    let (tables, fks) = plan::resolve(s, &config.spec.tables, deadline).await?;
     if tables.is_empty() {
         return Err(DbError::Schema(format!(
             "target {} finds no table to flush ({}) in database `{}`",
@@ -87,7 +87,6 @@ pub async fn tables_of(
             s.schema
         )));
     }
-    let fks = plan::foreign_keys(s, deadline).await?;
     Ok((tables, fks))
 }
 

@@ -24,8 +24,13 @@ pub struct ForeignKey {
     pub cascades: bool,
 }
 
-/// The tables to flush, children first.
-pub async fn resolve(s: &mut Session, tables: &Tables, deadline: Deadline) -> Result<Vec<RuleSpec>, DbError> {
+/// The tables to flush, children first, and the database's foreign keys (read once, for the
+/// order here and the guards of [`crate::table::inspect`]).
+pub async fn resolve(
+    s: &mut Session,
+    tables: &Tables,
+    deadline: Deadline,
+) -> Result<(Vec<RuleSpec>, Vec<ForeignKey>), DbError> {
     let columns = columns(s, deadline).await?;
     let has = |t: &str, c: &str| columns.iter().any(|(tt, cc)| tt == t && cc == c);
     let exists = |t: &str| columns.iter().any(|(tt, _)| tt == t);
@@ -52,7 +57,7 @@ pub async fn resolve(s: &mut Session, tables: &Tables, deadline: Deadline) -> Re
             .collect(),
     };
     let fks = foreign_keys(s, deadline).await?;
-    Ok(children_first(specs, &fks))
+    Ok((children_first(specs, &fks), fks))
 }
 
 /// Orders the tables so that every child comes before its parents (a self-reference is no

@@ -13,7 +13,6 @@ use crate::flush::report::{End, FlushReport};
 use crate::flush::size::ChunkSize;
 use crate::flush::sql::bounded;
 use crate::shutdown::Stop;
-use crate::table::TablePlan;
 
 /// How long the swap keeps trying to take the table from Keystone's transactions, at most.
 pub const SWAP_PATIENCE: Duration = Duration::from_secs(20);
@@ -48,7 +47,6 @@ pub fn crash_point(step: &str) {
 
 pub struct Rebuilder<'a> {
     pub s: &'a mut Session,
-    pub plan: &'a TablePlan,
     pub ddl: Ddl,
     pub pred: String,
     pub params: Vec<Value>,

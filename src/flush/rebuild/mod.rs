@@ -65,7 +65,6 @@ pub async fn rebuild(job: Job<'_>) -> Result<End, DbError> {
     let size = ChunkSize::new(job.opts.batch_size, job.galera_cap, job.plan.avg_row_length);
     let mut r = copy::Rebuilder {
         s: job.s,
-        plan: job.plan,
         ddl,
         pred: job.pred.to_string(),
         params: job.params.to_vec(),
