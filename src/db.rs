@@ -50,6 +50,10 @@ pub enum DbError {
     Schema(String),
     #[error("timed out after {1:.1}s waiting for the database ({0})")]
     Timeout(&'static str, f64),
+    /// The client gave up on a chunk whose COMMIT it had sent, and nothing tells whether it
+    /// landed: the report cannot say exactly what was deleted.
+    #[error("{0}; whether that chunk's {1} rows were deleted could not be confirmed")]
+    Unconfirmed(String, u64),
     #[error("{0}")]
     Misconfigured(String),
     #[error("database error {0}: {1}")]
@@ -72,6 +76,7 @@ pub mod code {
     pub const BAD_FIELD: u16 = 1054;
     pub const WSREP_NOT_READY: u16 = 1047;
     pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    pub const UNKNOWN_THREAD: u16 = 1094;
 }
 
 impl From<mysql_async::Error> for DbError {
@@ -244,6 +249,13 @@ async fn check_settings(conn: &mut Conn, deadline: Deadline) -> Result<(), DbErr
 }
 
 impl Session {
+    /// A second connection like this one: the same options, the same session settings, checked.
+    pub async fn sibling(&self, deadline: Deadline) -> Result<Conn, DbError> {
+        let mut conn = within(deadline, CONNECT_TIMEOUT, "connect", Conn::new(self.conn.opts().clone())).await?;
+        check_settings(&mut conn, deadline).await?;
+        Ok(conn)
+    }
+
     /// Closes the connection politely if the server answers quickly; drops it otherwise.
     pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.disconnect()).await;

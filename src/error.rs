@@ -28,7 +28,9 @@ impl OcfError for DbError {
         match self {
             DbError::Schema(_) | DbError::Misconfigured(_) => OcfStatus::ErrConfigured,
             DbError::AccessDenied(_) => OcfStatus::ErrPerm,
-            DbError::Unreachable(_) | DbError::Timeout(..) | DbError::Server(..) => OcfStatus::ErrGeneric,
+            DbError::Unreachable(_) | DbError::Timeout(..) | DbError::Unconfirmed(..) | DbError::Server(..) => {
+                OcfStatus::ErrGeneric
+            }
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::shutdown::Stop;
 use crate::table::{self, TablePlan};
 
 /// The result of one flush attempt: the engine's report, or the failure before it could start.
+/// One per process, moved a few times: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum FlushResult {
     Ran(FlushReport),
     NotStarted(DbError),

@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::db::{within, DbError, Deadline, Session};
 use crate::ident::Ident;
-use crate::rule::{Guard, RuleSpec};
+use crate::rule::{Dependent, Guard, RuleSpec};
 use crate::target::{nova_shadow_column, Tables};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -56,6 +56,13 @@ pub async fn resolve(
             })
             .collect(),
     };
+    let specs = specs
+        .into_iter()
+        .map(|mut r| {
+            r.dependents.retain(|d| has(d.table.as_str(), d.col.as_str()));
+            r
+        })
+        .collect();
     let fks = foreign_keys(s, deadline).await?;
     Ok((children_first(specs, &fks), fks))
 }
@@ -88,6 +95,38 @@ pub fn guards(table: &Ident, fks: &[ForeignKey]) -> Vec<Guard> {
             })
         })
         .collect()
+}
+
+/// A table whose rows go with a row of another, in the same transaction: counted against the
+/// transaction's bound, and deleted by the flush itself where it is the preset's
+/// [`Dependent`] rather than the server's `ON DELETE CASCADE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub table: Ident,
+    /// Holds the primary key of the row it goes with.
+    pub col: Ident,
+    /// Deleted by the flush (a dependent); otherwise the server's cascade does it.
+    pub ours: bool,
+}
+
+/// What goes with each row of `table` (primary key `pk`): its dependents, then every child
+/// whose foreign key to the primary key cascades (`SET NULL` too: it writes the child's row).
+/// A child that references the table itself, or another column, is not counted.
+pub fn family(table: &Ident, pk: &Ident, dependents: &[Dependent], fks: &[ForeignKey]) -> Vec<Member> {
+    let mut out: Vec<Member> =
+        dependents.iter().map(|d| Member { table: d.table.clone(), col: d.col.clone(), ours: true }).collect();
+    let cascading = fks
+        .iter()
+        .filter(|f| f.parent == table.as_str() && f.cascades && f.child != f.parent && f.parent_col == pk.as_str());
+    for f in cascading {
+        if out.iter().any(|m| m.table.as_str() == f.child && m.col.as_str() == f.child_col) {
+            continue;
+        }
+        if let (Ok(t), Ok(c)) = (Ident::parse("table", &f.child), Ident::parse("column", &f.child_col)) {
+            out.push(Member { table: t, col: c, ours: false });
+        }
+    }
+    out
 }
 
 /// Every (table, column) of the database, base tables only.
@@ -170,6 +209,19 @@ mod tests {
     #[test]
     fn a_self_reference_does_not_stall_the_order() {
         assert_eq!(order(&["qos", "b"], &[fk("qos", "qos")]), ["qos", "b"]);
+    }
+
+    #[test]
+    fn a_row_takes_its_dependents_and_its_cascading_children_along() {
+        let mut cascade = fk("alarm_history", "alarm");
+        cascade.cascades = true;
+        let mut to_other_col = fk("alarm_log", "alarm");
+        (to_other_col.cascades, to_other_col.parent_col) = (true, "name".into());
+        let fks = [fk("snapshots", "alarm"), cascade, to_other_col];
+        let dep = [Dependent { table: Ident::known("alarm_role"), col: Ident::known("alarm_id") }];
+        let family = family(&Ident::known("alarm"), &Ident::known("id"), &dep, &fks);
+        let names: Vec<(&str, bool)> = family.iter().map(|m| (m.table.as_str(), m.ours)).collect();
+        assert_eq!(names, vec![("alarm_role", true), ("alarm_history", false)]);
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub struct Orphan {
     pub parent_pk: Ident,
 }
 
+/// Rows of another table that go with a row, in its transaction: `table.col` holds the row's
+/// primary key (`trust_role.trust_id` of a trust). The preset's word for what `ON DELETE
+/// CASCADE` would say where the schema has no foreign key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependent {
+    pub table: Ident,
+    pub col: Ident,
+}
+
 /// The rule as configured, before the table is inspected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleSpec {
@@ -67,6 +76,9 @@ pub struct RuleSpec {
     pub orphan: Option<Orphan>,
     /// A preset's table that older or smaller schemas may not have: skipped when missing.
     pub optional: bool,
+    /// Rows elsewhere deleted with each row, in the same transaction (skipped when their table
+    /// is missing).
+    pub dependents: Vec<Dependent>,
 }
 
 impl RuleSpec {
@@ -80,6 +92,7 @@ impl RuleSpec {
             via: None,
             orphan: None,
             optional: false,
+            dependents: vec![],
         }
     }
 

@@ -12,6 +12,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::db::{within, DbError, Deadline, Session, CONNECT_TIMEOUT};
 use crate::ident::Ident;
+use crate::plan::Member;
 use crate::rule::{ExpiryCol, ExpiryRule, RuleSpec, TimeKind};
 
 /// Everything the engine needs to generate its statements.
@@ -30,6 +31,9 @@ pub struct TablePlan {
     /// The primary key's values, as read back, compare in the order of its index, so a cursor
     /// can follow it (see [`key_walkable`]).
     pub key_walkable: bool,
+    /// What goes with each row ([`crate::plan::family`]); its chunks then lock their rows first
+    /// and count what goes with them (see `flush::family`).
+    pub family: Vec<Member>,
 }
 
 impl TablePlan {
@@ -80,6 +84,10 @@ pub async fn inspect(
     let main = rule.expiry.last().map(|c| c.name.clone()).unwrap_or_else(|| pk.clone());
     let key_walkable = single && key_type(s, table, &pk, deadline).await?;
     let index = expiry_index(s, table, &main, deadline).await?;
+    let family = match key_walkable {
+        true => crate::plan::family(table, &pk, &spec.dependents, fks),
+        false => vec![],
+    };
     Ok(TablePlan {
         table: table.clone(),
         expiry: main,
@@ -87,6 +95,7 @@ pub async fn inspect(
         rule,
         expiry_index: index.map(|i| format!("`{}`", i.replace('`', "``"))),
         avg_row_length: avg_row_length.unwrap_or(0),
+        family,
         key_walkable,
     })
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::ident::Ident;
-use crate::rule::{ColSpec, Orphan, RuleSpec, Via};
+use crate::rule::{ColSpec, Dependent, Orphan, RuleSpec, Via};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -147,11 +147,13 @@ fn trust() -> RuleSpec {
             ColSpec { name: Ident::known("expires_at"), optional: false, fallback: true },
         ],
         deleted: vec![Ident::known("deleted_at")],
+        dependents: vec![Dependent { table: Ident::known("trust_role"), col: Ident::known("trust_id") }],
         ..RuleSpec::older("trust", "expires_at")
     }
 }
 
-/// Beyond Keystone: the roles of trusts that are gone, which nothing in Keystone deletes.
+/// Beyond Keystone: the roles of trusts already gone (deleted by Keystone, or by hand), which
+/// nothing in Keystone deletes.
 fn trust_roles() -> RuleSpec {
     let orphan = Orphan { fk: Ident::known("trust_id"), parent: Ident::known("trust"), parent_pk: Ident::known("id") };
     RuleSpec { optional: true, ..RuleSpec::orphans("trust_role", orphan) }

@@ -668,3 +668,37 @@ fn one_implausible_trust_expiry_does_not_veto_the_flush() {
     assert_eq!(count(&db, "trust", "id LIKE 'expired-%' OR id = 'soft-deleted'"), 0, "{v}");
     assert_eq!(count(&db, "trust", "id LIKE 'live-%'"), 50, "live trusts stay: {v}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. A COMMIT that does not return
+// ---------------------------------------------------------------------------------------------
+
+/// A server stalled in its commits (a full or frozen disk under the binary log or the redo log;
+/// faked with `BACKUP STAGE BLOCK_COMMIT`, which holds every commit): the flush's client gives
+/// up at its budget after its chunk's COMMIT was sent. Left there, that connection holds the
+/// chunk's row locks until the server gets round to it, and the report cannot know whether its
+/// rows went. The flush must end that connection from a second one, learn from the table what
+/// the chunk did, report exactly that, and end as a spent budget; the next flush finishes.
+#[test]
+fn a_commit_that_hangs_is_ended_and_reported_as_it_ended() {
+    let srv = leak(start_server(&[]));
+    let db = srv.fresh_db("hung_commit");
+    db.fill(300, 5);
+    let user = "ks_commit";
+    let url = service_user(&db, user);
+    let mut backup = srv.session(&db.name);
+    backup.exec("BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT;");
+    let r = flush(&url, None, &["--batch-size", "100", "--max-runtime", "2"]);
+    let left_behind = statements_of(&db, user);
+    backup.exec("BACKUP STAGE END;");
+    backup.close();
+    let v = summary(&r);
+    assert_eq!(r.code, 0, "a commit that outlasts the budget spends the budget: {r:?}");
+    assert_eq!(v["end"], "budget", "{v}");
+    assert_eq!(v["rows_deleted"], 300 - db.expired(), "the report says exactly what went: {v}");
+    assert!(left_behind.is_empty(), "the given-up connection still runs after the flush exited:\n{left_behind}");
+    assert!(r.stderr.contains("ended the statement the client gave up on"), "{r:?}");
+
+    let r = flush(&url, None, &["--batch-size", "100"]);
+    assert_eq!((r.code, db.expired(), db.live(), db.nulls()), (0, 0, 300, 5), "the next flush finishes: {r:?}");
+}

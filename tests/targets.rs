@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{server, temp_dir, Agent, TestDb};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::{server, start_server, temp_dir, Agent, Server, TestDb};
 
 fn flush(db: &TestDb, extra: &[&str]) -> serde_json::Value {
     let url = db.url();
@@ -20,9 +23,9 @@ fn ids(db: &TestDb, table: &str) -> Vec<String> {
     db.sql(&format!("SELECT id FROM {table} ORDER BY id")).lines().map(str::to_string).collect()
 }
 
-/// keystone-trust goes beyond Keystone, as documented: after the trusts, the `trust_role` rows
-/// whose trust is gone, those of the trusts just deleted and orphans an earlier
-/// `keystone-manage trust_flush` left; the roles of live trusts stay.
+/// keystone-trust goes beyond Keystone, as documented: each trust's `trust_role` rows go with
+/// it, then the roles whose trust was already gone (orphans an earlier `keystone-manage
+/// trust_flush` left); the roles of live trusts stay.
 #[test]
 fn keystone_trust_also_sweeps_the_roles_of_trusts_that_are_gone() {
     let db = server().fresh_db("trust_roles");
@@ -40,7 +43,9 @@ fn keystone_trust_also_sweeps_the_roles_of_trusts_that_are_gone() {
     assert_eq!(v["complete"], true, "{v}");
     assert_eq!(ids(&db, "trust"), ["live"]);
     assert_eq!(db.sql("SELECT GROUP_CONCAT(CONCAT(trust_id, '/', role_id)) FROM trust_role"), "live/r1");
-    assert_eq!(v["rows_deleted"], 2 + 5, "two trusts, then five roles: {v}");
+    assert_eq!(v["rows_deleted"], 2 + 2, "two trusts, then two orphaned roles: {v}");
+    assert_eq!(v["rows_deleted_with"], 3, "the trusts' own three roles went with them: {v}");
+    assert_eq!(v["tables"][0]["rows_deleted_with"], 3, "{v}");
     let tables: Vec<&str> = v["tables"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
     assert_eq!(tables, ["trust", "trust_role"], "{v}");
 }
@@ -205,4 +210,106 @@ fn a_target_of_many_tables_shares_the_budget_and_resumes_where_it_stopped() {
     }
     assert!(["aa", "bb", "cc"].iter().all(|t| left(t) == 0));
     assert_eq!(a.run("stop").code, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What goes with a row goes in its transaction, and counts against batch_size
+// ---------------------------------------------------------------------------------------------
+
+/// A server that logs every row it changes (ROW binary log), for counting transactions.
+fn logging_server() -> &'static Server {
+    let srv = start_server(&["--log-bin=binlog", "--server-id=1", "--binlog-format=ROW"]);
+    Box::leak(Box::new(srv))
+}
+
+/// The rows of each transaction the server logged for database `db`, by table. The server
+/// does not log what `ON DELETE CASCADE` removes, only each statement's own rows.
+fn transactions(srv: &Server, db: &str) -> Vec<BTreeMap<String, u64>> {
+    srv.sql(None, "FLUSH BINARY LOGS");
+    let data = srv.dir.join("data");
+    let mut files: Vec<_> = std::fs::read_dir(&data)
+        .expect("datadir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("binlog.0")))
+        .collect();
+    files.sort();
+    let out = Command::new("mariadb-binlog")
+        .args(["--no-defaults", "-v", "--base64-output=decode-rows"])
+        .args(&files)
+        .output()
+        .expect("mariadb-binlog");
+    let mut txns: Vec<BTreeMap<String, u64>> = Vec::new();
+    let prefix = format!("`{db}`.`");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if line.starts_with('#') && line.contains("\tGTID ") {
+            txns.push(BTreeMap::new());
+        }
+        let row = ["### DELETE FROM ", "### INSERT INTO ", "### UPDATE "].iter().find_map(|k| line.strip_prefix(k));
+        if let (Some(t), Some(cur)) = (row.and_then(|r| r.strip_prefix(&prefix)), txns.last_mut()) {
+            *cur.entry(t.trim_end_matches('`').to_string()).or_default() += 1;
+        }
+    }
+    txns.retain(|t| !t.is_empty());
+    txns
+}
+
+/// Each trust's roles are deleted in the trust's own transaction, and the whole transaction,
+/// roles included, stays within batch_size: 30 trusts of 4 roles each with a batch of 12 make
+/// transactions of 2 trusts and 8 roles. From the server's log, not the flush's word.
+#[test]
+fn each_trusts_roles_go_in_its_transaction_within_batch_size() {
+    let srv = logging_server();
+    let db = srv.fresh_db("trust_txn");
+    db.sql(include_str!("../scripts/keystone-trust.sql"));
+    db.sql(include_str!("../scripts/keystone-trust-role.sql"));
+    db.sql(
+        "INSERT INTO trust (id, trustor_user_id, trustee_user_id, impersonation, expires_at_int) \
+         SELECT CONCAT('t', seq), 'a', 'b', 0, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP() - INTERVAL 1 DAY) - seq \
+         FROM seq_1_to_30; \
+         INSERT INTO trust_role SELECT CONCAT('t', a.seq), CONCAT('r', b.seq) FROM seq_1_to_30 a, seq_1_to_4 b; \
+         INSERT INTO trust (id, trustor_user_id, trustee_user_id, impersonation, expires_at_int) VALUES \
+         ('live', 'a', 'b', 0, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP() + INTERVAL 1 DAY)); \
+         INSERT INTO trust_role VALUES ('live', 'r1')",
+    );
+    srv.sql(None, "FLUSH BINARY LOGS; RESET MASTER");
+    let v = flush(&db, &["--target", "keystone-trust", "--batch-size", "12"]);
+    assert_eq!(
+        (v["complete"].clone(), v["rows_deleted"].clone(), v["rows_deleted_with"].clone()),
+        (true.into(), 30.into(), 120.into()),
+        "{v}"
+    );
+    assert_eq!(v["max_rows_per_transaction"], 10, "two trusts and their eight roles: {v}");
+    assert_eq!(db.sql("SELECT GROUP_CONCAT(trust_id) FROM trust_role"), "live");
+    let txns = transactions(srv, &db.name);
+    assert_eq!(txns.len(), 15, "{txns:?}");
+    for t in &txns {
+        assert_eq!((t.get("trust"), t.get("trust_role")), (Some(&2), Some(&8)), "every trust with its roles: {txns:?}");
+    }
+}
+
+/// A custom table whose children go by `ON DELETE CASCADE`: what the cascade removes counts
+/// against batch_size (InnoDB removes it inside the parent's DELETE, which reports only the
+/// parent's rows). 40 parents of 9 children with a batch of 25: 2 parents a transaction.
+#[test]
+fn rows_a_cascade_removes_count_against_batch_size() {
+    let srv = logging_server();
+    let db = srv.fresh_db("cascade_txn");
+    db.sql(
+        "CREATE TABLE alarm (id INT PRIMARY KEY, expires DATETIME, KEY ix_expires (expires)) ENGINE=InnoDB; \
+         CREATE TABLE alarm_change (id INT AUTO_INCREMENT PRIMARY KEY, alarm_id INT NOT NULL, \
+           FOREIGN KEY (alarm_id) REFERENCES alarm (id) ON DELETE CASCADE) ENGINE=InnoDB; \
+         INSERT INTO alarm SELECT seq, UTC_TIMESTAMP() - INTERVAL seq MINUTE FROM seq_1_to_40; \
+         INSERT INTO alarm VALUES (1000, UTC_TIMESTAMP() + INTERVAL 1 DAY); \
+         INSERT INTO alarm_change (alarm_id) SELECT a.seq FROM seq_1_to_40 a, seq_1_to_9 b; \
+         INSERT INTO alarm_change (alarm_id) VALUES (1000)",
+    );
+    srv.sql(None, "FLUSH BINARY LOGS; RESET MASTER");
+    let target = ["--target", "custom", "--table", "alarm", "--expiry-column", "expires", "--batch-size", "25"];
+    let v = flush(&db, &target);
+    assert_eq!((v["rows_deleted"].clone(), v["rows_deleted_with"].clone()), (40.into(), 360.into()), "{v}");
+    assert_eq!(v["max_rows_per_transaction"], 20, "two alarms and their 18 changes: {v}");
+    assert_eq!(db.sql("SELECT COUNT(*) FROM alarm_change"), "1", "the live alarm's change stays");
+    let txns = transactions(srv, &db.name);
+    assert_eq!(txns.len(), 20, "{txns:?}");
+    assert!(txns.iter().all(|t| t.get("alarm") == Some(&2)), "{txns:?}");
 }

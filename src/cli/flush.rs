@@ -214,6 +214,7 @@ fn summarize(result: &FlushResult, json: bool) -> Outcome {
 fn summary_json(r: &FlushReport) -> serde_json::Value {
     serde_json::json!({
         "rows_deleted": r.rows,
+        "rows_deleted_with": r.rows_with,
         "chunks": r.chunks,
         "seconds": r.elapsed.as_secs_f64(),
         "rows_per_sec": r.rows_per_sec(),
@@ -227,7 +228,7 @@ fn summary_json(r: &FlushReport) -> serde_json::Value {
         "throttled_seconds": r.throttled.as_secs_f64(),
         "kept_by_children": r.kept_by_children,
         "tables": r.tables.iter().map(|t| serde_json::json!({
-            "table": t.table, "rows_deleted": t.rows, "chunks": t.chunks, "end": t.end,
+            "table": t.table, "rows_deleted": t.rows, "rows_deleted_with": t.rows_with, "chunks": t.chunks, "end": t.end,
             "error": t.error, "kept_by_children": t.kept_by_children,
         })).collect::<Vec<_>>(),
         "error": match &r.end { End::Failed(e) => Some(e.to_string()), _ => None },

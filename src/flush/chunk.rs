@@ -6,6 +6,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Row, Value};
 
+pub use super::family::Deleted;
+use super::family::Family;
 use super::sql::bounded;
 use crate::db::{code, within, DbError, Deadline, Session};
 use crate::shutdown::Stop;
@@ -21,6 +23,8 @@ pub enum ChunkError {
     Locked(String),
     /// The server-side bound (`max_statement_time`) fired: the budget is spent.
     StatementTimeout,
+    /// The client gave up waiting for it (see [`outcome`] for what it did).
+    Abandoned(Abandoned),
     Db(DbError),
 }
 
@@ -52,25 +56,52 @@ pub fn retry_after(attempt: u32, stop_requested: bool, left: Option<Duration>) -
 pub const STATEMENT_CAP: Duration = Duration::from_secs(10);
 
 /// How much longer the client waits than the server-side bound, so that the server's own
-/// timeout, which leaves the connection usable, fires first.
+/// timeout, which rolls the statement back and leaves the connection usable, fires first.
 pub const CLIENT_SLACK: Duration = Duration::from_secs(2);
 
-/// How long the client waits for a statement: until the deadline, or, when the statement cap
-/// comes first, [`CLIENT_SLACK`] past it on MariaDB, so that the server's own bound, which
-/// leaves the connection usable, fires first. Never past the deadline: a monitor must return
-/// within its operation's timeout even when the server hangs.
-pub fn client_wait(mariadb: bool, deadline: Deadline) -> Duration {
+/// The most a flush spends, after its client gave up on a statement, on ending it, and again on
+/// learning what it did. A monitor's budget is at most half its operation's timeout, so both
+/// fit in the other half of any sensible timeout.
+pub const ABANDON_WAIT: Duration = Duration::from_secs(1);
+
+/// The two bounds of one statement.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// What the server is told (`max_statement_time`).
+    pub server: Duration,
+    /// How long the client waits: a little longer, never past the deadline.
+    pub client: Duration,
+    /// The client's wait is the time left: running into it means the budget is spent, not that
+    /// the server stopped answering.
+    pub by_budget: bool,
+}
+
+/// The bounds of the next statement. The server's comes first, so that normally the server
+/// ends a statement, which it rolls back cleanly, and the client never has to give up on one
+/// whose outcome it then does not know. The client's is never past the deadline: a monitor
+/// must return within its operation's timeout even when the server hangs.
+pub fn bounds(mariadb: bool, deadline: Deadline) -> Bounds {
+    let cap = Bounds { server: STATEMENT_CAP, client: STATEMENT_CAP, by_budget: false };
     match deadline.remaining() {
-        Some(left) if left <= STATEMENT_CAP => left,
-        Some(left) if mariadb => left.min(STATEMENT_CAP + CLIENT_SLACK),
-        None if mariadb => STATEMENT_CAP + CLIENT_SLACK,
-        _ => STATEMENT_CAP,
+        Some(left) if left <= STATEMENT_CAP + CLIENT_SLACK && (mariadb || left <= STATEMENT_CAP) => {
+            Bounds { server: before(left), client: left, by_budget: true }
+        }
+        _ if mariadb => Bounds { client: STATEMENT_CAP + CLIENT_SLACK, ..cap },
+        _ => cap,
     }
 }
 
-/// The server-side bound of the next statement: the time left, at most [`STATEMENT_CAP`].
-fn server_bound(deadline: Deadline) -> Duration {
-    deadline.remaining().unwrap_or(STATEMENT_CAP).min(STATEMENT_CAP)
+/// A server bound safely before the client's `wait`: a fifth earlier (at least 100 ms, at
+/// most [`CLIENT_SLACK`]), in whole seconds from one second up so that the statement text,
+/// and the driver's prepared-statement cache, stay the same from chunk to chunk.
+fn before(wait: Duration) -> Duration {
+    let slack = (wait / 5).clamp(Duration::from_millis(100), CLIENT_SLACK);
+    let bound = wait.saturating_sub(slack);
+    if bound >= Duration::from_secs(1) {
+        Duration::from_secs(bound.as_secs())
+    } else {
+        Duration::from_millis((bound.as_millis() as u64 / 100 * 100).max(100))
+    }
 }
 
 /// Runs a chunk's SELECT, bounded on the server and the client.
@@ -80,50 +111,116 @@ pub async fn select_chunk(
     params: Vec<Value>,
     deadline: Deadline,
 ) -> Result<Vec<Row>, DbError> {
-    let bound = server_bound(deadline);
-    let sql = bounded(s.mariadb, Some(bound), s.lock_wait, sql);
-    let result =
-        within(Deadline::none(), client_wait(s.mariadb, deadline), "select a chunk", s.conn.exec(sql, params)).await;
+    let b = bounds(s.mariadb, deadline);
+    let sql = bounded(s.mariadb, Some(b.server), s.lock_wait, sql);
+    let result = within(Deadline::none(), b.client, "select a chunk", s.conn.exec(sql, params)).await;
     if matches!(result, Err(DbError::Timeout(..))) {
-        abandon(s, deadline).await;
+        abandon(s).await;
     }
     result
 }
 
-/// Runs one chunk's write statement, retrying lock waits and deadlocks by [`retry_after`], then
-/// commits it. Returns the number of rows it deleted, once the commit is confirmed: the session
-/// runs with autocommit (checked at connect), and the explicit `COMMIT` makes sure of it
-/// whatever the session does.
+/// What one chunk's transaction does.
+pub enum Work<'a> {
+    /// One DELETE; `check` counts the rows of its range the rule still takes (a sweep has no
+    /// range, so none).
+    Range { sql: String, params: Vec<Value>, check: Option<(String, Vec<Value>)> },
+    /// The rows of a range and what goes with them.
+    Family(Family<'a>),
+}
+
+/// How far a chunk's transaction got before its client gave up on it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    /// Its COMMIT was never sent: once its connection is gone, nothing of it is left.
+    Open,
+    /// Its statements had deleted this and its COMMIT was sent: it may have committed.
+    Committing(Deleted),
+}
+
+/// A chunk the client gave up on; the session has a fresh connection by now.
+#[derive(Debug)]
+pub struct Abandoned {
+    pub phase: Phase,
+    /// The connection that ran it is confirmed gone, so its transaction has ended one way or
+    /// the other.
+    pub gone: bool,
+    pub by_budget: bool,
+    pub error: DbError,
+    /// Counts the chunk's rows still there: all of them if it rolled back.
+    pub check: Option<(String, Vec<Value>)>,
+}
+
+/// What an abandoned chunk did.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    RolledBack,
+    Committed(Deleted),
+    /// Its COMMIT may or may not have landed, and nothing tells which: this many rows.
+    Unknown(u64),
+}
+
+/// What an abandoned chunk did, from how far it got and, for one whose COMMIT was sent, how
+/// many of its rows [`Abandoned::check`] still finds once its connection is gone (`None`: not
+/// counted). A committed chunk leaves fewer than it deleted (only rows written into its range
+/// since); a rolled-back one leaves every one of them back.
+pub fn outcome(a: &Abandoned, left: Option<u64>) -> Outcome {
+    match (&a.phase, left) {
+        (Phase::Open, _) => Outcome::RolledBack,
+        (Phase::Committing(d), Some(left)) if a.gone && left < d.rows => Outcome::Committed(d.clone()),
+        (Phase::Committing(d), Some(_)) if a.gone && d.rows > 0 => Outcome::RolledBack,
+        (Phase::Committing(d), _) if d.rows + d.with == 0 => Outcome::RolledBack,
+        (Phase::Committing(d), _) => Outcome::Unknown(d.rows + d.with),
+    }
+}
+
+/// Runs one chunk's statements in a transaction of their own, retrying lock waits and
+/// deadlocks by [`retry_after`], and commits it. Returns what it deleted, once the COMMIT is
+/// confirmed. The explicit transaction is what makes a chunk the client gives up on knowable:
+/// until its COMMIT is sent nothing of it can land ([`Phase`]).
 ///
 /// A stop request ends the retries: the lock wait in progress runs out (bounded by
 /// `innodb_lock_wait_timeout`), but the chunk is not tried again.
 pub async fn exec_chunk(
     s: &mut Session,
-    sql: &str,
-    params: Vec<Value>,
+    work: &Work<'_>,
     deadline: Deadline,
     stop: &Stop,
-) -> Result<u64, ChunkError> {
-    let params = Params::Positional(params);
+) -> Result<Deleted, ChunkError> {
     let mut attempt = 0;
     loop {
-        let bound = server_bound(deadline);
-        let sql = bounded(s.mariadb, Some(bound), s.lock_wait, sql);
-        let result = within(Deadline::none(), client_wait(s.mariadb, deadline), "delete a chunk", async {
-            s.conn.exec_drop(sql, params.clone()).await?;
-            let rows = s.conn.affected_rows();
-            s.conn.query_drop("COMMIT").await?;
-            Ok::<_, mysql_async::Error>(rows)
+        let b = bounds(s.mariadb, deadline);
+        let (mariadb, lock_wait) = (s.mariadb, s.lock_wait);
+        let bound = |sql: &str| bounded(mariadb, Some(b.server), lock_wait, sql);
+        let mut phase = Phase::Open;
+        let mut check = match work {
+            Work::Range { check, .. } => check.clone(),
+            Work::Family(_) => None,
+        };
+        let conn = &mut s.conn;
+        let result = within(Deadline::none(), b.client, "delete a chunk", async {
+            conn.query_drop("START TRANSACTION").await?;
+            let done = match work {
+                Work::Range { sql, params, .. } => {
+                    conn.exec_drop(bound(sql), Params::Positional(params.clone())).await?;
+                    Deleted { rows: conn.affected_rows(), ..Deleted::default() }
+                }
+                Work::Family(f) => f.delete(conn, &bound, &mut check).await?,
+            };
+            phase = Phase::Committing(done.clone());
+            conn.query_drop("COMMIT").await?;
+            Ok::<_, mysql_async::Error>(done)
         })
         .await;
         let e = match result {
-            Ok(rows) => return Ok(rows),
-            Err(e @ DbError::Timeout(..)) => {
-                abandon(s, deadline).await;
-                return Err(ChunkError::Db(e));
+            Ok(done) => return Ok(done),
+            Err(error @ DbError::Timeout(..)) => {
+                let gone = abandon(s).await;
+                return Err(ChunkError::Abandoned(Abandoned { phase, gone, by_budget: b.by_budget, error, check }));
             }
             Err(e) => e,
         };
+        rollback(s).await;
         match e.server_code() {
             Some(code::WSREP_MAX_WS_ROWS) => return Err(ChunkError::TooBig),
             Some(code::WSREP_MAX_WS_SIZE) if e.to_string().contains("writeset") => return Err(ChunkError::TooBig),
@@ -140,25 +237,58 @@ pub async fn exec_chunk(
     }
 }
 
+/// Ends what a failed statement left of its transaction (a lock wait timeout or the server's
+/// time bound rolls back the statement, not the transaction), so that the session's next
+/// statement does not run inside it.
+async fn rollback(s: &mut Session) {
+    let _ = within(Deadline::none(), Duration::from_secs(2), "roll back", s.conn.query_drop("ROLLBACK")).await;
+}
+
 /// The client gave up on a statement the server did not end by itself (MySQL, which has no
-/// `max_statement_time` here, or a server too busy to notice it): ends it from a second
-/// connection, so that it does not go on holding its locks after this process is gone. The
-/// first connection is unusable after a timeout and is dropped with the session.
-pub async fn abandon(s: &Session, deadline: Deadline) {
+/// `max_statement_time` here, or a server too busy to notice it). From a second connection:
+/// ends the first (`KILL`, which rolls back whatever it has not committed, so that nothing of
+/// it goes on holding locks after this process is gone), waits until it has left the server,
+/// and keeps the second as the session's connection. Returns whether the first is confirmed
+/// gone.
+pub async fn abandon(s: &mut Session) -> bool {
     let id = s.conn.id();
-    let opts = s.conn.opts().clone();
-    // A server that hangs cannot take the KILL either: spend little of what is left on it.
-    let wait = deadline.remaining_or(Duration::from_secs(5)).clamp(Duration::from_millis(300), Duration::from_secs(5));
-    let killed = within(Deadline::none(), wait, "end the abandoned statement", async move {
-        let mut killer = mysql_async::Conn::new(opts).await?;
-        killer.query_drop(format!("KILL QUERY {id}")).await?;
-        let _ = killer.disconnect().await;
-        Ok::<_, mysql_async::Error>(())
-    })
-    .await;
-    match killed {
-        Ok(()) => crate::warn!("ended the statement the client gave up on (connection {id}) from a second connection"),
-        Err(e) => crate::error!("could not end the statement the client gave up on (connection {id}): {e}"),
+    let d = Deadline::after(ABANDON_WAIT);
+    let ended = async {
+        let mut fresh = s.sibling(d).await?;
+        let kill = fresh.query_drop(format!("KILL {id}"));
+        match within(d, ABANDON_WAIT, "end the abandoned statement", kill).await {
+            Err(e) if e.server_code() != Some(code::UNKNOWN_THREAD) => return Err(e),
+            _ => {}
+        }
+        let gone = gone(&mut fresh, id, d).await;
+        Ok::<_, DbError>((fresh, gone))
+    };
+    match ended.await {
+        Ok((fresh, gone)) => {
+            drop(std::mem::replace(&mut s.conn, fresh));
+            crate::warn!("ended the statement the client gave up on (connection {id}) from a second connection");
+            gone
+        }
+        Err(e) => {
+            crate::error!("could not end the statement the client gave up on (connection {id}): {e}");
+            false
+        }
+    }
+}
+
+/// Waits until connection `id` has left the server (a killed connection stays while it rolls
+/// back), until `d`.
+async fn gone(conn: &mut mysql_async::Conn, id: u32, d: Deadline) -> bool {
+    const SQL: &str = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?";
+    loop {
+        match within(d, ABANDON_WAIT, "watch the abandoned connection", conn.exec_first::<u64, _, _>(SQL, (id,))).await
+        {
+            Ok(Some(0)) => return true,
+            Ok(_) if d.remaining().is_some_and(|r| r > Duration::from_millis(50)) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            _ => return false,
+        }
     }
 }
 
@@ -193,11 +323,52 @@ mod tests {
     #[test]
     fn the_server_ends_a_statement_before_the_client_gives_up() {
         let s = Duration::from_secs;
-        assert_eq!(client_wait(true, Deadline::none()), s(12), "the command: the server's 10 s bound fires first");
-        assert_eq!(client_wait(false, Deadline::none()), s(10), "MySQL: no server bound to wait for");
-        assert!(client_wait(true, Deadline::after(s(10))) <= s(10), "a monitor never waits past its budget");
-        assert_eq!(client_wait(true, Deadline::after(s(600))), s(12));
-        assert_eq!(server_bound(Deadline::none()), STATEMENT_CAP);
+        let ms = Duration::from_millis;
+        let none = bounds(true, Deadline::none());
+        assert_eq!((none.server, none.client, none.by_budget), (s(10), s(12), false), "the command");
+        assert_eq!(bounds(false, Deadline::none()).client, s(10), "MySQL: no server bound to wait for");
+        assert_eq!(bounds(true, Deadline::after(s(600))).client, s(12));
+        for left in [ms(150), ms(400), ms(1_000), ms(1_300), s(3), s(10), s(12)] {
+            let b = bounds(true, Deadline::after(left));
+            assert!(b.by_budget, "{left:?}");
+            assert!(b.client <= left, "a monitor never waits past its budget: {left:?} -> {b:?}");
+            assert!(b.server + ms(40) < b.client, "the server's bound fires first: {left:?} -> {b:?}");
+        }
+    }
+
+    #[test]
+    fn the_server_bound_is_whole_seconds_from_one_second_up() {
+        let ms = Duration::from_millis;
+        assert_eq!(before(ms(12_000)), ms(10_000));
+        assert_eq!(before(ms(2_999)), ms(2_000));
+        assert_eq!(before(ms(1_300)), ms(1_000));
+        assert_eq!(before(ms(1_000)), ms(800));
+        assert_eq!(before(ms(350)), ms(200));
+    }
+
+    fn abandoned(phase: Phase, gone: bool) -> Abandoned {
+        Abandoned { phase, gone, by_budget: true, error: DbError::Timeout("delete a chunk", 1.0), check: None }
+    }
+
+    fn four() -> Deleted {
+        Deleted { rows: 4, with: 2, upto: None }
+    }
+
+    #[test]
+    fn a_chunk_given_up_before_its_commit_left_nothing() {
+        assert_eq!(outcome(&abandoned(Phase::Open, false), None), Outcome::RolledBack);
+    }
+
+    #[test]
+    fn a_chunk_given_up_in_its_commit_is_judged_by_what_its_range_still_holds() {
+        let sent = || Phase::Committing(four());
+        assert_eq!(outcome(&abandoned(sent(), true), Some(0)), Outcome::Committed(four()));
+        assert_eq!(outcome(&abandoned(sent(), true), Some(1)), Outcome::Committed(four()), "one row written since");
+        assert_eq!(outcome(&abandoned(sent(), true), Some(4)), Outcome::RolledBack, "its rows are back");
+        assert_eq!(outcome(&abandoned(sent(), true), None), Outcome::Unknown(6), "not counted (a sweep)");
+        assert_eq!(outcome(&abandoned(sent(), false), Some(0)), Outcome::Unknown(6), "it may still be committing");
+        let nothing = Phase::Committing(Deleted::default());
+        assert_eq!(outcome(&abandoned(nothing, false), None), Outcome::RolledBack, "nothing to lose");
     }
 
     #[test]

@@ -54,6 +54,7 @@ mod tests {
             expiry_index: None,
             avg_row_length: 0,
             key_walkable: true,
+            family: vec![],
         }
     }
 

@@ -10,7 +10,8 @@
 //! | 3 | [`lock`] | the named lock, so that one flusher works on a table at a time |
 //! | 4 | [`walk`] | the walk (expiry index or primary key) and its cost model |
 //! | 5 | [`sql`] | the text of a chunk's two statements: boundary SELECT and range DELETE |
-//! | 5–6 | [`chunk`] | running them, and the lock-wait retry policy |
+//! | 5 | [`family`] | chunks of a table whose rows take others with them (dependents, cascades) |
+//! | 5–6 | [`chunk`] | running them in a transaction each, the lock-wait retry policy, and a chunk the client gave up on |
 //! | 6–7 | [`galera`] | Galera's write-set limits and flow control |
 //! | 8 | [`run`] | the chunk loop, which stops at a chunk boundary |
 //! | – | [`size`] | how many rows the next chunk takes: batch_size, Galera, bytes, time |
@@ -22,8 +23,9 @@
 //! Each chunk is two statements: a SELECT of the chunk's last key (the `batch_size`-th expired
 //! row past the previous chunk's last key), and a DELETE of the key range between the two,
 //! `ORDER BY … LIMIT batch_size`, that re-checks the expiry, so a row that was changed in between
-//! is never removed. Each DELETE commits on its own (autocommit): no transaction grows with the
-//! backlog, and a kill at any moment loses at most one chunk's work, which the next flush redoes.
+//! is never removed. Each DELETE runs and commits in a transaction of its own: no transaction
+//! grows with the backlog, and a kill at any moment loses at most one chunk's work, which the
+//! next flush redoes.
 //!
 //! Walking forward from the last key, rather than repeating `DELETE … LIMIT n` from the start,
 //! keeps every chunk from rescanning the index entries earlier chunks deleted but InnoDB has not
@@ -33,6 +35,7 @@
 pub mod chunk;
 pub mod cutoff;
 pub mod estimate;
+pub mod family;
 pub mod galera;
 pub mod lock;
 pub mod rebuild;

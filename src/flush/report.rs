@@ -41,9 +41,11 @@ impl End {
 #[derive(Debug)]
 pub struct FlushReport {
     pub rows: u64,
+    /// Rows of other tables that went with them: dependents, and what cascades changed.
+    pub rows_with: u64,
     pub chunks: u64,
     pub elapsed: Duration,
-    /// The largest number of rows one transaction deleted.
+    /// The largest number of rows one transaction deleted (or changed by cascade).
     pub max_chunk_rows: u64,
     /// The cutoff, as the server computed it (UTC).
     pub cutoff: String,
@@ -73,6 +75,7 @@ pub struct FlushReport {
 pub struct TableSummary {
     pub table: String,
     pub rows: u64,
+    pub rows_with: u64,
     pub chunks: u64,
     pub end: &'static str,
     pub error: Option<String>,
@@ -83,6 +86,7 @@ impl FlushReport {
     pub fn new() -> FlushReport {
         FlushReport {
             rows: 0,
+            rows_with: 0,
             chunks: 0,
             elapsed: Duration::ZERO,
             max_chunk_rows: 0,
@@ -104,6 +108,7 @@ impl FlushReport {
         TableSummary {
             table: self.table.clone(),
             rows: self.rows,
+            rows_with: self.rows_with,
             chunks: self.chunks,
             end: self.end.name(),
             error: match &self.end {
@@ -125,6 +130,7 @@ impl FlushReport {
         let Some(mut total) = it.next() else { return FlushReport::new() };
         for r in it {
             total.rows += r.rows;
+            total.rows_with += r.rows_with;
             total.chunks += r.chunks;
             total.elapsed += r.elapsed;
             total.max_chunk_rows = total.max_chunk_rows.max(r.max_chunk_rows);
@@ -154,10 +160,11 @@ impl FlushReport {
     }
 
     /// Counts one committed chunk of `rows` rows.
-    pub fn add_chunk(&mut self, rows: u64) {
+    pub fn add_chunk(&mut self, rows: u64, with: u64) {
         self.rows += rows;
+        self.rows_with += with;
         self.chunks += 1;
-        self.max_chunk_rows = self.max_chunk_rows.max(rows);
+        self.max_chunk_rows = self.max_chunk_rows.max(rows + with);
     }
 }
 
@@ -225,9 +232,11 @@ mod tests {
     fn the_largest_transaction_is_tracked_exactly() {
         let mut r = FlushReport::new();
         for n in [10, 40, 25] {
-            r.add_chunk(n);
+            r.add_chunk(n, 0);
         }
         assert_eq!((r.rows, r.chunks, r.max_chunk_rows), (75, 3, 40));
+        r.add_chunk(30, 15);
+        assert_eq!((r.rows, r.rows_with, r.max_chunk_rows), (105, 15, 45), "what went with the rows counts");
         assert_eq!(rate(10, 0.0), 0.0);
         assert_eq!(rate(10, 2.0), 5.0);
     }

@@ -4,9 +4,12 @@ use std::time::{Duration, Instant};
 
 use mysql_async::Value;
 
-use super::chunk::{exec_chunk, is_statement_timeout, no_progress, select_chunk, ChunkError};
+use super::chunk::{
+    self, exec_chunk, is_statement_timeout, no_progress, select_chunk, Abandoned, ChunkError, Deleted, Outcome, Work,
+};
 use super::cutoff::server_cutoff;
 use super::estimate::estimate_backlog;
+use super::family::Family;
 use super::galera::{galera_limits, FlowControl};
 use super::rebuild;
 use super::report::{End, FlushReport};
@@ -229,15 +232,18 @@ impl Flusher<'_> {
                 Err(e) => return Err(e),
             },
         };
-        let (text, args) = sql.delete_range(pos.cursor.as_ref(), boundary.as_ref(), params, limit);
-        let deleted = match exec_chunk(self.s, &text, args, self.deadline, self.stop).await {
-            Ok(n) => n,
+        let work = chunk_work(self.plan, sql, params, pos, boundary.as_ref(), limit);
+        let deleted = match exec_chunk(self.s, &work, self.deadline, self.stop).await {
+            Ok(d) => d,
             Err(ChunkError::StatementTimeout) => return Ok(self.out_of_statement_time(pos)),
+            Err(ChunkError::Abandoned(a)) => return self.abandoned(a, pos, t0).await,
             Err(e) => return chunk_failed(e, boundary, pos),
         };
-        self.count_chunk(pos, deleted, t0);
-        let full = deleted >= u64::from(limit);
-        self.advance(sql, params, pos, boundary, deleted, full).await
+        self.count_chunk(pos, &deleted, t0);
+        // A family chunk that took fewer rows than its range holds ends where it stopped.
+        let full = deleted.rows >= u64::from(limit) || deleted.upto.is_some();
+        let boundary = deleted.upto.or(boundary);
+        self.advance(sql, params, pos, boundary, deleted.rows, full).await
     }
 
     /// The chunk's last key: the `limit`-th expired row after the cursor or, near the end, the
@@ -258,14 +264,43 @@ impl Flusher<'_> {
         Ok(select_chunk(self.s, &text, args, self.deadline).await?.into_iter().next().and_then(Cursor::from_row))
     }
 
+    /// A chunk the client gave up on: what it did, learned on the session's fresh connection
+    /// from what its rows' [`Abandoned::check`] still finds (a sweep has none), is counted;
+    /// then the flush ends: spent, if the wait was the budget's and the server answered the
+    /// second connection; failed, with the timeout, if it did not (a hung server). A chunk
+    /// whose fate stays unknown fails the flush and says so: the report never claims rows it
+    /// does not know about.
+    async fn abandoned(&mut self, a: Abandoned, pos: &mut Position, t0: Instant) -> Result<Step, DbError> {
+        let left = match a.check.clone() {
+            Some((text, args)) if a.gone && matches!(a.phase, chunk::Phase::Committing(_)) => {
+                let d = Deadline::after(chunk::ABANDON_WAIT);
+                select_chunk(self.s, &text, args, d)
+                    .await
+                    .ok()
+                    .and_then(|rows| rows.into_iter().next())
+                    .and_then(|row| mysql_async::from_row_opt::<u64>(row).ok())
+            }
+            _ => None,
+        };
+        match chunk::outcome(&a, left) {
+            Outcome::Committed(d) => self.count_chunk(pos, &d, t0),
+            Outcome::RolledBack => {}
+            Outcome::Unknown(n) => return Err(DbError::Unconfirmed(a.error.to_string(), n)),
+        }
+        match a.by_budget && a.gone {
+            true => Ok(Step::End(End::Budget)),
+            false => Err(a.error),
+        }
+    }
+
     /// A committed chunk: the report, the progress observer, and what sizes the next one.
-    fn count_chunk(&mut self, pos: &mut Position, deleted: u64, t0: Instant) {
-        if deleted > 0 {
-            self.report.add_chunk(deleted);
+    fn count_chunk(&mut self, pos: &mut Position, deleted: &Deleted, t0: Instant) {
+        if deleted.rows + deleted.with > 0 {
+            self.report.add_chunk(deleted.rows, deleted.with);
             (self.on_chunk)(self.report.rows);
         }
         pos.last_chunk = t0.elapsed();
-        pos.last_rows = deleted;
+        pos.last_rows = deleted.rows + deleted.with;
         pos.size.after(pos.last_chunk);
     }
 
@@ -333,9 +368,14 @@ impl Flusher<'_> {
             }
             let t0 = Instant::now();
             let limit = pos.size.rows();
-            let deleted = match exec_chunk(self.s, &sql.sweep(limit), params.to_vec(), self.deadline, self.stop).await {
-                Ok(n) => n,
+            let work = Work::Range { sql: sql.sweep(limit), params: params.to_vec(), check: None };
+            let deleted = match exec_chunk(self.s, &work, self.deadline, self.stop).await {
+                Ok(d) => d,
                 Err(ChunkError::StatementTimeout) => match self.out_of_statement_time(pos) {
+                    Step::End(end) => return Ok(Some(end)),
+                    _ => continue,
+                },
+                Err(ChunkError::Abandoned(a)) => match self.abandoned(a, pos, t0).await? {
                     Step::End(end) => return Ok(Some(end)),
                     _ => continue,
                 },
@@ -345,8 +385,8 @@ impl Flusher<'_> {
                     Step::Next | Step::Again => continue,
                 },
             };
-            self.count_chunk(pos, deleted, t0);
-            if deleted < u64::from(limit) {
+            self.count_chunk(pos, &deleted, t0);
+            if deleted.rows < u64::from(limit) {
                 return Ok(None);
             }
             self.pause(pos, flow_control.as_deref_mut()).await;
@@ -384,6 +424,32 @@ impl Flusher<'_> {
     }
 }
 
+/// A chunk's transaction: the DELETE of its range or, for a table whose rows take others
+/// with them, a family chunk, bounded by what one transaction may hold.
+fn chunk_work<'w>(
+    plan: &'w TablePlan,
+    sql: &'w Statements,
+    params: &'w [Value],
+    pos: &'w Position,
+    boundary: Option<&'w Cursor>,
+    limit: u32,
+) -> Work<'w> {
+    if plan.family.is_empty() {
+        let (text, args) = sql.delete_range(pos.cursor.as_ref(), boundary, params, limit);
+        let check = boundary.map(|b| sql.count_in_range(pos.cursor.as_ref(), b, params));
+        return Work::Range { sql: text, params: args, check };
+    }
+    Work::Family(Family {
+        sql,
+        members: &plan.family,
+        cursor: pos.cursor.as_ref(),
+        upto: boundary,
+        params,
+        limit,
+        bound: u64::from(pos.size.cap()),
+    })
+}
+
 /// A chunk whose DELETE failed: shrink it under Galera's limits, skip rows that stay locked, or
 /// end the flush.
 fn chunk_failed(e: ChunkError, boundary: Option<Cursor>, pos: &mut Position) -> Result<Step, DbError> {
@@ -408,6 +474,7 @@ fn chunk_failed(e: ChunkError, boundary: Option<Cursor>, pos: &mut Position) -> 
             }
         }
         ChunkError::StatementTimeout => Ok(Step::End(End::Budget)),
+        ChunkError::Abandoned(a) => Err(a.error),
         ChunkError::Db(e) => Err(e),
     }
 }

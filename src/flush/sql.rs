@@ -7,6 +7,7 @@ use std::time::Duration;
 use mysql_async::{Row, Value};
 
 use super::walk::Walk;
+use crate::plan::Member;
 use crate::table::TablePlan;
 
 /// A chunk's position: the last (expiry, primary key) visited, or the last primary key.
@@ -135,14 +136,85 @@ impl Statements {
     /// into the range between the boundary SELECT and the DELETE can push one out of the
     /// DELETE's `LIMIT`, and the walk must not move past it.
     pub fn left_in_range(&self, cursor: Option<&Cursor>, upto: &Cursor, pred_params: &[Value]) -> (String, Vec<Value>) {
+        self.in_range("1", " LIMIT 1", cursor, upto, pred_params)
+    }
+
+    /// How many rows of a chunk's range the rule still takes: what tells whether a chunk the
+    /// client gave up on committed.
+    pub fn count_in_range(
+        &self,
+        cursor: Option<&Cursor>,
+        upto: &Cursor,
+        pred_params: &[Value],
+    ) -> (String, Vec<Value>) {
+        self.in_range("COUNT(*)", "", cursor, upto, pred_params)
+    }
+
+    fn in_range(
+        &self,
+        what: &str,
+        limit: &str,
+        cursor: Option<&Cursor>,
+        upto: &Cursor,
+        pred_params: &[Value],
+    ) -> (String, Vec<Value>) {
         let mut params = pred_params.to_vec();
         let (clauses, _) = self.walk_clauses(cursor, Some(upto), &mut params);
         let hint = match self.walk {
             Walk::PrimaryKey | Walk::Sweep => " FORCE INDEX (PRIMARY)".to_string(),
             Walk::Expiry => self.hint.clone(),
         };
-        (format!("SELECT 1 FROM {}{hint} WHERE {}{clauses} LIMIT 1", self.table, self.pred), params)
+        (format!("SELECT {what} FROM {}{hint} WHERE {}{clauses}{limit}", self.table, self.pred), params)
     }
+}
+
+/// A family chunk's statements ([`super::family`]).
+impl Statements {
+    /// The rows of `(cursor, upto]` the rule takes, at most `limit`, in walk order, locked.
+    pub fn lock_range(
+        &self,
+        cursor: Option<&Cursor>,
+        upto: Option<&Cursor>,
+        pred_params: &[Value],
+        limit: u32,
+    ) -> (String, Vec<Value>) {
+        let mut params = pred_params.to_vec();
+        let (clauses, order) = self.walk_clauses(cursor, upto, &mut params);
+        let (cols, hint) = match self.walk {
+            Walk::PrimaryKey | Walk::Sweep => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
+            Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
+        };
+        let sql = format!(
+            "SELECT {cols} FROM {}{hint} WHERE {}{clauses} {order} LIMIT {limit} FOR UPDATE",
+            self.table, self.pred
+        );
+        (sql, params)
+    }
+
+    /// How many rows of `m` go with each of `n` keys.
+    pub fn count_members(&self, m: &Member, n: usize) -> String {
+        format!("SELECT {c}, COUNT(*) FROM {} WHERE {c} IN ({}) GROUP BY {c}", m.table, marks(n), c = m.col)
+    }
+
+    /// The dependents of `n` keys.
+    pub fn delete_members(&self, m: &Member, n: usize) -> String {
+        format!("DELETE FROM {} WHERE {} IN ({})", m.table, m.col, marks(n))
+    }
+
+    /// `n` locked rows, the rule checked once more.
+    pub fn delete_keys(&self, n: usize) -> String {
+        format!("DELETE FROM {} WHERE {} AND {} IN ({})", self.table, self.pred, self.pk, marks(n))
+    }
+
+    /// How many of `n` keys are still there.
+    pub fn count_keys(&self, n: usize) -> String {
+        format!("SELECT COUNT(*) FROM {} WHERE {} IN ({})", self.table, self.pk, marks(n))
+    }
+}
+
+/// `?, ?, ?` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 impl Statements {
@@ -158,15 +230,14 @@ impl Statements {
 /// lock met near the end of the budget ends the chunk as a lock timeout, which is retried or
 /// skipped, instead of running into the client's timeout.
 ///
-/// Both bounds are whole seconds: the statement text then changes at most once a second, so the
-/// driver's prepared-statement cache keeps working across chunks. The client-side timeout still
-/// holds the exact deadline.
-pub fn bounded(mariadb: bool, left: Option<Duration>, lock_wait: Duration, sql: &str) -> String {
-    match (mariadb, left) {
-        (true, Some(left)) => format!(
+/// `bound` is the server's bound ([`super::chunk::bounds`]), at most a tenth of a second
+/// finer; the lock wait is whole seconds.
+pub fn bounded(mariadb: bool, bound: Option<Duration>, lock_wait: Duration, sql: &str) -> String {
+    match (mariadb, bound) {
+        (true, Some(bound)) => format!(
             "SET STATEMENT max_statement_time={}, innodb_lock_wait_timeout={} FOR {sql}",
-            left.as_secs_f64().ceil().max(1.0),
-            (left.as_secs() / 2).min(lock_wait.as_secs())
+            (bound.as_millis() / 100) as f64 / 10.0,
+            (bound.as_secs() / 2).min(lock_wait.as_secs())
         ),
         _ => sql.to_string(),
     }
@@ -190,6 +261,7 @@ mod tests {
             expiry_index: index.map(|i| format!("`{i}`")),
             avg_row_length: 0,
             key_walkable: true,
+            family: vec![],
         }
     }
 
@@ -263,6 +335,32 @@ mod tests {
             "SELECT 1 FROM `token` FORCE INDEX (PRIMARY) WHERE `expires` < ? AND `id` > ? AND `id` <= ? LIMIT 1"
         );
         assert_eq!(params, vec![Value::from(CUT), Value::from("a"), Value::from("m")]);
+        let (text, _) = sql.count_in_range(Some(&cursor("a", None)), &cursor("m", None), &[Value::from(CUT)]);
+        assert_eq!(
+            text, "SELECT COUNT(*) FROM `token` FORCE INDEX (PRIMARY) WHERE `expires` < ? AND `id` > ? AND `id` <= ?",
+            "an abandoned chunk counts what its range still holds"
+        );
+    }
+
+    #[test]
+    fn a_family_chunk_locks_its_rows_then_deletes_dependents_before_them() {
+        let sql = Statements::new(&plan(None), "`expires` < ?", Walk::PrimaryKey);
+        let (text, params) =
+            sql.lock_range(Some(&cursor("a", None)), Some(&cursor("m", None)), &[Value::from(CUT)], 50);
+        assert_eq!(
+            text,
+            "SELECT `id` FROM `token` FORCE INDEX (PRIMARY) WHERE `expires` < ? AND `id` > ? AND `id` <= ? \
+             ORDER BY `id` LIMIT 50 FOR UPDATE"
+        );
+        assert_eq!(params.len(), 3);
+        let m = Member { table: Ident::known("token_role"), col: Ident::known("token_id"), ours: true };
+        assert_eq!(
+            sql.count_members(&m, 2),
+            "SELECT `token_id`, COUNT(*) FROM `token_role` WHERE `token_id` IN (?, ?) GROUP BY `token_id`"
+        );
+        assert_eq!(sql.delete_members(&m, 2), "DELETE FROM `token_role` WHERE `token_id` IN (?, ?)");
+        assert_eq!(sql.delete_keys(2), "DELETE FROM `token` WHERE `expires` < ? AND `id` IN (?, ?)");
+        assert_eq!(sql.count_keys(1), "SELECT COUNT(*) FROM `token` WHERE `id` IN (?)");
     }
 
     #[test]
@@ -272,17 +370,21 @@ mod tests {
     }
 
     #[test]
-    fn mariadb_statements_are_bounded_on_the_server_in_whole_seconds() {
+    fn mariadb_statements_are_bounded_on_the_server() {
         let lock = Duration::from_secs(5);
         let sql = "DELETE FROM t";
         assert_eq!(
-            bounded(true, Some(Duration::from_millis(29_300)), lock, sql),
-            "SET STATEMENT max_statement_time=30, innodb_lock_wait_timeout=5 FOR DELETE FROM t"
+            bounded(true, Some(Duration::from_secs(10)), lock, sql),
+            "SET STATEMENT max_statement_time=10, innodb_lock_wait_timeout=5 FOR DELETE FROM t"
         );
         assert_eq!(
-            bounded(true, Some(Duration::from_millis(1_500)), lock, sql),
-            "SET STATEMENT max_statement_time=2, innodb_lock_wait_timeout=0 FOR DELETE FROM t",
+            bounded(true, Some(Duration::from_millis(1_000)), lock, sql),
+            "SET STATEMENT max_statement_time=1, innodb_lock_wait_timeout=0 FOR DELETE FROM t",
             "near the end a lock is not waited for"
+        );
+        assert_eq!(
+            bounded(true, Some(Duration::from_millis(800)), lock, sql),
+            "SET STATEMENT max_statement_time=0.8, innodb_lock_wait_timeout=0 FOR DELETE FROM t"
         );
         assert_eq!(bounded(true, None, lock, sql), sql, "no deadline, no bound");
         assert_eq!(bounded(false, Some(lock), lock, sql), sql, "MySQL has no SET STATEMENT");

@@ -8,7 +8,7 @@ use mysql_async::{Params, Value};
 use super::ddl::Ddl;
 use super::state;
 use crate::db::{code, within, DbError, Deadline, Session};
-use crate::flush::chunk::{client_wait, retry_after, Retry};
+use crate::flush::chunk::{abandon, bounds, retry_after, Retry};
 use crate::flush::report::{End, FlushReport};
 use crate::flush::size::ChunkSize;
 use crate::flush::sql::bounded;
@@ -129,13 +129,12 @@ impl Rebuilder<'_> {
         let count = self.ddl.count_dropped(&self.pred, after.is_some(), upto.is_some());
         let mut attempt = 0;
         loop {
-            let bound = self.deadline.remaining().unwrap_or(crate::flush::chunk::STATEMENT_CAP);
-            let text =
-                bounded(self.s.mariadb, Some(bound.min(crate::flush::chunk::STATEMENT_CAP)), self.s.lock_wait, &sql);
+            let b = bounds(self.s.mariadb, self.deadline);
+            let text = bounded(self.s.mariadb, Some(b.server), self.s.lock_wait, &sql);
             let save = self.ddl.save_cursor();
             let cursor = upto.cloned().or_else(|| after.cloned()).unwrap_or(Value::NULL);
             let conn = &mut self.s.conn;
-            let result = within(Deadline::none(), client_wait(self.s.mariadb, self.deadline), "copy a chunk", async {
+            let result = within(Deadline::none(), b.client, "copy a chunk", async {
                 conn.query_drop("START TRANSACTION").await?;
                 let dropped: Option<u64> = conn.exec_first(count.as_str(), Params::Positional(args.clone())).await?;
                 conn.exec_drop(text, Params::Positional(args.clone())).await?;
@@ -147,6 +146,11 @@ impl Rebuilder<'_> {
             .await;
             let e = match result {
                 Ok(c) => return Ok(c),
+                // Whether it committed or not, the cursor saved with it says where to go on.
+                Err(e @ DbError::Timeout(..)) => {
+                    abandon(self.s).await;
+                    return Err(e);
+                }
                 Err(e) => e,
             };
             let _ =

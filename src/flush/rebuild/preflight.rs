@@ -40,6 +40,12 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
         Some((_, e)) => return Err(refuse(format!("{} uses {}, not InnoDB", plan.table, e.unwrap_or_default()))),
         None => return Err(DbError::Schema(format!("table {} does not exist", plan.table))),
     }
+    if let Some(m) = plan.family.iter().find(|m| m.ours) {
+        return Err(refuse(format!(
+            "rows of {} go with each row of {}, which a copy would leave behind",
+            m.table, plan.table
+        )));
+    }
     if !plan.key_walkable {
         return Err(refuse(format!(
             "the primary key {} reads back out of its index's order (CHAR with a NO PAD collation, ENUM, \
