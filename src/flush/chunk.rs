@@ -91,11 +91,12 @@ pub fn bounds(mariadb: bool, deadline: Deadline) -> Bounds {
     }
 }
 
-/// A server bound safely before the client's `wait`: a fifth earlier (at least 100 ms, at
-/// most [`CLIENT_SLACK`]), in whole seconds from one second up so that the statement text,
-/// and the driver's prepared-statement cache, stay the same from chunk to chunk.
+/// A server bound safely before the client's `wait`: a quarter earlier (at least 250 ms, more
+/// than a starved server may take to notice its own bound; at most [`CLIENT_SLACK`]), in whole
+/// seconds from one second up so that the statement text, and the driver's prepared-statement
+/// cache, stay the same from chunk to chunk.
 fn before(wait: Duration) -> Duration {
-    let slack = (wait / 5).clamp(Duration::from_millis(100), CLIENT_SLACK);
+    let slack = (wait / 4).clamp(Duration::from_millis(250), CLIENT_SLACK);
     let bound = wait.saturating_sub(slack);
     if bound >= Duration::from_secs(1) {
         Duration::from_secs(bound.as_secs())
@@ -341,9 +342,10 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(before(ms(12_000)), ms(10_000));
         assert_eq!(before(ms(2_999)), ms(2_000));
-        assert_eq!(before(ms(1_300)), ms(1_000));
-        assert_eq!(before(ms(1_000)), ms(800));
-        assert_eq!(before(ms(350)), ms(200));
+        assert_eq!(before(ms(1_400)), ms(1_000));
+        assert_eq!(before(ms(1_300)), ms(900));
+        assert_eq!(before(ms(1_000)), ms(700));
+        assert_eq!(before(ms(350)), ms(100));
     }
 
     fn abandoned(phase: Phase, gone: bool) -> Abandoned {
