@@ -221,7 +221,7 @@ pub async fn exec_chunk(
             }
             Err(e) => e,
         };
-        rollback(s).await;
+        rollback(s, Deadline::none()).await;
         match e.server_code() {
             Some(code::WSREP_MAX_WS_ROWS) => return Err(ChunkError::TooBig),
             Some(code::WSREP_MAX_WS_SIZE) if e.to_string().contains("writeset") => return Err(ChunkError::TooBig),
@@ -240,9 +240,9 @@ pub async fn exec_chunk(
 
 /// Ends what a failed statement left of its transaction (a lock wait timeout or the server's
 /// time bound rolls back the statement, not the transaction), so that the session's next
-/// statement does not run inside it.
-async fn rollback(s: &mut Session) {
-    let _ = within(Deadline::none(), Duration::from_secs(2), "roll back", s.conn.query_drop("ROLLBACK")).await;
+/// statement does not run inside it. At most 2 s, and not past `deadline`.
+pub async fn rollback(s: &mut Session, deadline: Deadline) {
+    let _ = within(deadline, Duration::from_secs(2), "roll back", s.conn.query_drop("ROLLBACK")).await;
 }
 
 /// The client gave up on a statement the server did not end by itself (MySQL, which has no

@@ -80,14 +80,20 @@ impl Statements {
         }
     }
 
+    /// The columns a walk's position is read from (`pk[, expiry]`, as [`Cursor::from_row`]
+    /// takes them) and the index hint that keeps the walk on its index.
+    fn key_and_index(&self) -> (String, String) {
+        match self.walk {
+            Walk::PrimaryKey | Walk::Sweep => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
+            Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
+        }
+    }
+
     /// The key of the `limit`-th row to delete after `cursor`: only one row crosses the wire.
     pub fn boundary(&self, cursor: Option<&Cursor>, pred_params: &[Value], limit: u32) -> (String, Vec<Value>) {
         let mut params = pred_params.to_vec();
         let (clauses, order) = self.walk_clauses(cursor, None, &mut params);
-        let (cols, hint) = match self.walk {
-            Walk::PrimaryKey | Walk::Sweep => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
-            Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
-        };
+        let (cols, hint) = self.key_and_index();
         let offset = limit.saturating_sub(1);
         let sql = format!(
             "SELECT {cols} FROM {}{hint} WHERE {}{clauses} {order} LIMIT 1 OFFSET {offset}",
@@ -100,15 +106,10 @@ impl Statements {
     pub fn last(&self, cursor: Option<&Cursor>, pred_params: &[Value]) -> (String, Vec<Value>) {
         let mut params = pred_params.to_vec();
         let (clauses, _) = self.walk_clauses(cursor, None, &mut params);
-        let (cols, hint, order) = match self.walk {
-            Walk::PrimaryKey | Walk::Sweep => {
-                (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string(), format!("{} DESC", self.pk))
-            }
-            Walk::Expiry => (
-                format!("{}, {}", self.pk, self.exp),
-                self.hint.clone(),
-                format!("{} DESC, {} DESC", self.exp, self.pk),
-            ),
+        let (cols, hint) = self.key_and_index();
+        let order = match self.walk {
+            Walk::PrimaryKey | Walk::Sweep => format!("{} DESC", self.pk),
+            Walk::Expiry => format!("{} DESC, {} DESC", self.exp, self.pk),
         };
         let sql =
             format!("SELECT {cols} FROM {}{hint} WHERE {}{clauses} ORDER BY {order} LIMIT 1", self.table, self.pred);
@@ -160,10 +161,7 @@ impl Statements {
     ) -> (String, Vec<Value>) {
         let mut params = pred_params.to_vec();
         let (clauses, _) = self.walk_clauses(cursor, Some(upto), &mut params);
-        let hint = match self.walk {
-            Walk::PrimaryKey | Walk::Sweep => " FORCE INDEX (PRIMARY)".to_string(),
-            Walk::Expiry => self.hint.clone(),
-        };
+        let (_, hint) = self.key_and_index();
         (format!("SELECT {what} FROM {}{hint} WHERE {}{clauses}{limit}", self.table, self.pred), params)
     }
 }
@@ -180,10 +178,7 @@ impl Statements {
     ) -> (String, Vec<Value>) {
         let mut params = pred_params.to_vec();
         let (clauses, order) = self.walk_clauses(cursor, upto, &mut params);
-        let (cols, hint) = match self.walk {
-            Walk::PrimaryKey | Walk::Sweep => (self.pk.clone(), " FORCE INDEX (PRIMARY)".to_string()),
-            Walk::Expiry => (format!("{}, {}", self.pk, self.exp), self.hint.clone()),
-        };
+        let (cols, hint) = self.key_and_index();
         let sql = format!(
             "SELECT {cols} FROM {}{hint} WHERE {}{clauses} {order} LIMIT {limit} FOR UPDATE",
             self.table, self.pred

@@ -8,7 +8,7 @@ use mysql_async::{Params, Value};
 use super::ddl::Ddl;
 use super::state;
 use crate::db::{code, within, DbError, Deadline, Session};
-use crate::flush::chunk::{abandon, bounds, retry_after, Retry};
+use crate::flush::chunk::{abandon, bounds, retry_after, rollback, Retry};
 use crate::flush::report::{End, FlushReport};
 use crate::flush::size::ChunkSize;
 use crate::flush::sql::bounded;
@@ -159,8 +159,7 @@ impl Rebuilder<'_> {
                 }
                 Err(e) => e,
             };
-            let _ =
-                within(self.deadline, Duration::from_secs(2), "roll back", self.s.conn.query_drop("ROLLBACK")).await;
+            rollback(self.s, self.deadline).await;
             match e.server_code() {
                 Some(code::LOCK_WAIT_TIMEOUT | code::DEADLOCK) => {
                     attempt += 1;
