@@ -14,6 +14,7 @@
 //! | 5–6 | [`chunk`] | running them in a transaction each, the lock-wait retry policy, and a chunk the client gave up on |
 //! | 6–7 | [`galera`] | Galera's write-set limits and flow control |
 //! | 8 | [`run`] | the chunk loop, which stops at a chunk boundary |
+//! | 8 | [`position`] | where the walk stands between two chunks, and what a failed chunk does to it |
 //! | – | [`size`] | how many rows the next chunk takes: batch_size, Galera, bytes, time |
 //! | – | [`strategy`] | delete or rebuild, and how `auto` chooses |
 //! | – | [`rebuild`] | the rebuild strategy: copy the rows that stay, swap, crash-safe |
@@ -38,6 +39,7 @@ pub mod estimate;
 pub mod family;
 pub mod galera;
 pub mod lock;
+pub mod position;
 pub mod rebuild;
 pub mod report;
 pub mod run;

@@ -9,14 +9,13 @@ use super::chunk::{
 };
 use super::cutoff::server_cutoff;
 use super::estimate::estimate_backlog;
-use super::family::Family;
 use super::galera::{galera_limits, FlowControl};
+use super::position::{Position, Step};
 use super::rebuild;
 use super::report::{End, FlushReport};
 use super::size::ChunkSize;
 use super::sql::{Cursor, Statements};
 use super::strategy::{self, Estimate, Strategy};
-use super::throttle::Throttle;
 use super::walk::{choose_walk, Walk};
 use super::{lock, FlushOpts};
 use crate::db::{DbError, Deadline, Session};
@@ -39,40 +38,6 @@ pub struct Flusher<'a> {
     pub stop: &'a Stop,
     pub on_chunk: &'a mut dyn FnMut(u64),
     pub report: FlushReport,
-}
-
-/// Where the walk stands between two chunks.
-struct Position {
-    /// The last key of the last chunk; `None` before the first.
-    cursor: Option<Cursor>,
-    size: ChunkSize,
-    /// How long the last chunk took, to keep the next one inside the budget.
-    last_chunk: Duration,
-    /// Rows left behind because their locks stayed held.
-    skipped_locked: u64,
-    /// Chunks in a row that deleted nothing.
-    empty: u32,
-    /// Rows the last chunk deleted, for the throttle.
-    last_rows: u64,
-    /// A range whose chunk came out full with rows left in it: the next chunk deletes the same
-    /// range again, to the same boundary, rather than reading a new one. A fixed range is what
-    /// makes the walk end whatever writers insert: they would always keep a moving one full.
-    again_upto: Option<Cursor>,
-    /// How many times in a row the same range was deleted again.
-    repeats: u32,
-    throttle: Throttle,
-}
-
-/// What the loop does after a chunk.
-enum Step {
-    /// Pause if asked, then the next chunk.
-    Next,
-    /// The next chunk at once (the chunk changed size or was skipped).
-    Again,
-    /// No expired row is left.
-    Done,
-    /// The flush ends here.
-    End(End),
 }
 
 impl Flusher<'_> {
@@ -121,17 +86,7 @@ impl Flusher<'_> {
                 size.cap()
             );
         }
-        let mut pos = Position {
-            cursor: None,
-            size,
-            last_chunk: Duration::from_millis(50),
-            skipped_locked: 0,
-            empty: 0,
-            last_rows: 0,
-            again_upto: None,
-            repeats: 0,
-            throttle: Throttle::default(),
-        };
+        let mut pos = Position::new(size);
         let walk = choose_walk(self.s, self.plan, (&pred, &params), self.opts.walk, self.deadline).await?;
         self.report.walk = Some(walk);
         let sql = Statements::new(self.plan, &pred, walk);
@@ -232,12 +187,12 @@ impl Flusher<'_> {
                 Err(e) => return Err(e),
             },
         };
-        let work = chunk_work(self.plan, sql, params, pos, boundary.as_ref(), limit);
+        let work = pos.work(self.plan, sql, params, boundary.as_ref(), limit);
         let deleted = match exec_chunk(self.s, &work, self.deadline, self.stop).await {
             Ok(d) => d,
             Err(ChunkError::StatementTimeout) => return Ok(self.out_of_statement_time(pos)),
             Err(ChunkError::Abandoned(a)) => return self.abandoned(a, pos, t0).await,
-            Err(e) => return chunk_failed(e, boundary, pos),
+            Err(e) => return pos.failed(e, boundary),
         };
         self.count_chunk(pos, &deleted, t0);
         // A family chunk that took fewer rows than its range holds ends where it stopped.
@@ -379,7 +334,7 @@ impl Flusher<'_> {
                     Step::End(end) => return Ok(Some(end)),
                     _ => continue,
                 },
-                Err(e) => match chunk_failed(e, None, pos)? {
+                Err(e) => match pos.failed(e, None)? {
                     Step::End(end) => return Ok(Some(end)),
                     Step::Done => return Ok(None),
                     Step::Next | Step::Again => continue,
@@ -421,60 +376,5 @@ impl Flusher<'_> {
         if !pause.is_zero() {
             tokio::time::sleep(self.deadline.remaining_or(pause)).await;
         }
-    }
-}
-
-/// A chunk's transaction: the DELETE of its range or, for a table whose rows take others
-/// with them, a family chunk, bounded by what one transaction may hold.
-fn chunk_work<'w>(
-    plan: &'w TablePlan,
-    sql: &'w Statements,
-    params: &'w [Value],
-    pos: &'w Position,
-    boundary: Option<&'w Cursor>,
-    limit: u32,
-) -> Work<'w> {
-    if plan.family.is_empty() {
-        let (text, args) = sql.delete_range(pos.cursor.as_ref(), boundary, params, limit);
-        let check = boundary.map(|b| sql.count_in_range(pos.cursor.as_ref(), b, params));
-        return Work::Range { sql: text, params: args, check };
-    }
-    Work::Family(Family {
-        sql,
-        members: &plan.family,
-        cursor: pos.cursor.as_ref(),
-        upto: boundary,
-        params,
-        limit,
-        bound: u64::from(pos.size.cap()),
-    })
-}
-
-/// A chunk whose DELETE failed: shrink it under Galera's limits, skip rows that stay locked, or
-/// end the flush.
-fn chunk_failed(e: ChunkError, boundary: Option<Cursor>, pos: &mut Position) -> Result<Step, DbError> {
-    match e {
-        ChunkError::TooBig if pos.size.halve() => {
-            pos.size.cap_here();
-            crate::warn!("chunk exceeded a Galera write-set limit; retrying with {} rows", pos.size.rows());
-            Ok(Step::Again)
-        }
-        ChunkError::TooBig => Err(DbError::Misconfigured(
-            "a single row exceeds wsrep_max_ws_rows or wsrep_max_ws_size: raise the limit".into(),
-        )),
-        ChunkError::Locked(msg) => {
-            crate::warn!("a chunk stayed locked by another transaction ({msg}); leaving it for the next flush");
-            pos.skipped_locked += u64::from(pos.size.rows());
-            match boundary {
-                Some(b) => {
-                    pos.cursor = Some(b);
-                    Ok(Step::Again)
-                }
-                None => Ok(Step::Done),
-            }
-        }
-        ChunkError::StatementTimeout => Ok(Step::End(End::Budget)),
-        ChunkError::Abandoned(a) => Err(a.error),
-        ChunkError::Db(e) => Err(e),
     }
 }

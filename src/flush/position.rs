@@ -1,0 +1,122 @@
+//! Where the walk stands between two chunks, and what a chunk's failure does to it: the state
+//! the chunk loop ([`super::run`]) carries from one chunk to the next, and the decisions about
+//! it that need no server.
+
+use std::time::Duration;
+
+use mysql_async::Value;
+
+use super::chunk::{ChunkError, Work};
+use super::family::Family;
+use super::report::End;
+use super::size::ChunkSize;
+use super::sql::{Cursor, Statements};
+use super::throttle::Throttle;
+use crate::db::DbError;
+use crate::table::TablePlan;
+
+/// Where the walk stands between two chunks.
+pub struct Position {
+    /// The last key of the last chunk; `None` before the first.
+    pub cursor: Option<Cursor>,
+    pub size: ChunkSize,
+    /// How long the last chunk took, to keep the next one inside the budget.
+    pub last_chunk: Duration,
+    /// Rows left behind because their locks stayed held.
+    pub skipped_locked: u64,
+    /// Chunks in a row that deleted nothing.
+    pub empty: u32,
+    /// Rows the last chunk deleted, for the throttle.
+    pub last_rows: u64,
+    /// A range whose chunk came out full with rows left in it: the next chunk deletes the same
+    /// range again, to the same boundary, rather than reading a new one. A fixed range is what
+    /// makes the walk end whatever writers insert: they would always keep a moving one full.
+    pub again_upto: Option<Cursor>,
+    /// How many times in a row the same range was deleted again.
+    pub repeats: u32,
+    pub throttle: Throttle,
+}
+
+/// What the loop does after a chunk.
+pub enum Step {
+    /// Pause if asked, then the next chunk.
+    Next,
+    /// The next chunk at once (the chunk changed size or was skipped).
+    Again,
+    /// No expired row is left.
+    Done,
+    /// The flush ends here.
+    End(End),
+}
+
+impl Position {
+    /// The start of a walk: before the first key, with chunks of `size`.
+    pub fn new(size: ChunkSize) -> Position {
+        Position {
+            cursor: None,
+            size,
+            last_chunk: Duration::from_millis(50),
+            skipped_locked: 0,
+            empty: 0,
+            last_rows: 0,
+            again_upto: None,
+            repeats: 0,
+            throttle: Throttle::default(),
+        }
+    }
+
+    /// The next chunk's transaction: the DELETE of its range or, for a table whose rows take
+    /// others with them, a family chunk, bounded by what one transaction may hold.
+    pub fn work<'w>(
+        &'w self,
+        plan: &'w TablePlan,
+        sql: &'w Statements,
+        params: &'w [Value],
+        boundary: Option<&'w Cursor>,
+        limit: u32,
+    ) -> Work<'w> {
+        if plan.family.is_empty() {
+            let (text, args) = sql.delete_range(self.cursor.as_ref(), boundary, params, limit);
+            let check = boundary.map(|b| sql.count_in_range(self.cursor.as_ref(), b, params));
+            return Work::Range { sql: text, params: args, check };
+        }
+        Work::Family(Family {
+            sql,
+            members: &plan.family,
+            cursor: self.cursor.as_ref(),
+            upto: boundary,
+            params,
+            limit,
+            bound: u64::from(self.size.cap()),
+        })
+    }
+
+    /// A chunk whose DELETE failed: shrink it under Galera's limits, skip rows that stay
+    /// locked, or end the flush.
+    pub fn failed(&mut self, e: ChunkError, boundary: Option<Cursor>) -> Result<Step, DbError> {
+        match e {
+            ChunkError::TooBig if self.size.halve() => {
+                self.size.cap_here();
+                crate::warn!("chunk exceeded a Galera write-set limit; retrying with {} rows", self.size.rows());
+                Ok(Step::Again)
+            }
+            ChunkError::TooBig => Err(DbError::Misconfigured(
+                "a single row exceeds wsrep_max_ws_rows or wsrep_max_ws_size: raise the limit".into(),
+            )),
+            ChunkError::Locked(msg) => {
+                crate::warn!("a chunk stayed locked by another transaction ({msg}); leaving it for the next flush");
+                self.skipped_locked += u64::from(self.size.rows());
+                match boundary {
+                    Some(b) => {
+                        self.cursor = Some(b);
+                        Ok(Step::Again)
+                    }
+                    None => Ok(Step::Done),
+                }
+            }
+            ChunkError::StatementTimeout => Ok(Step::End(End::Budget)),
+            ChunkError::Abandoned(a) => Err(a.error),
+            ChunkError::Db(e) => Err(e),
+        }
+    }
+}
