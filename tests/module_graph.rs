@@ -123,3 +123,154 @@ fn the_reference_scanner_sees_use_groups_and_paths() {
     refs.sort();
     assert_eq!(refs, ["db", "flush", "log", "text"]);
 }
+
+/// A module's path from its file: `src/flush/rebuild/copy.rs` is `flush::rebuild::copy`, and a
+/// `mod.rs` is its directory's module.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Every path a file names from `crate::`, `super::` or `self::`, group items spelled out:
+/// `use super::chunk::{self, Work}` names `super::chunk`, `super::chunk::self` and
+/// `super::chunk::Work`.
+fn relative_paths(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    for start in ["crate::", "super::", "self::"] {
+        for (i, _) in text.match_indices(start) {
+            if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'$') {
+                continue;
+            }
+            if i >= 2 && &text[i - 2..i] == "::" {
+                continue; // the middle of a longer path, `super::super::x`, seen from its start
+            }
+            let rest = &text[i..];
+            let len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
+            let path: Vec<String> = rest[..len].split("::").filter(|p| !p.is_empty()).map(String::from).collect();
+            if rest[len..].starts_with('{') {
+                let group = &rest[len + 1..rest[len..].find('}').map_or(rest.len(), |e| len + e)];
+                for item in group.split(',') {
+                    let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    if !name.is_empty() {
+                        out.push(path.iter().cloned().chain([name]).collect());
+                    }
+                }
+            }
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The module a path in `from` leads to: the longest known module it starts with.
+fn resolve(from: &[String], path: &[String], known: &[Vec<String>]) -> Option<Vec<String>> {
+    let (base, rest): (Vec<String>, &[String]) = match path.first().map(String::as_str) {
+        Some("crate") => (Vec::new(), &path[1..]),
+        Some("self") => (from.to_vec(), &path[1..]),
+        Some("super") => {
+            let ups = path.iter().take_while(|p| *p == "super").count();
+            (from[..from.len().saturating_sub(ups)].to_vec(), &path[ups..])
+        }
+        _ => return None,
+    };
+    (0..=rest.len())
+        .rev()
+        .map(|n| base.iter().chain(&rest[..n]).cloned().collect::<Vec<_>>())
+        .find(|m| known.contains(m))
+}
+
+/// Which modules, at every depth, each module uses. A module using its own ancestor (a child's
+/// `super::FlushOpts`) or descendant (a parent's `pub use child::X`) is how Rust nests modules,
+/// not a dependency between two jobs, and is left out.
+fn nested_uses() -> BTreeMap<Vec<String>, Vec<Vec<String>>> {
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let mut files = Vec::new();
+    walk(src, &mut files);
+    let mut texts = Vec::new();
+    for f in files {
+        let m = module_path(src, &f);
+        if m == ["lib"] || m == ["main"] {
+            continue;
+        }
+        let text: String = fs::read_to_string(&f)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        texts.push((m, text));
+    }
+    let known: Vec<Vec<String>> = texts.iter().map(|(m, _)| m.clone()).collect();
+    let mut graph = BTreeMap::new();
+    for (m, text) in &texts {
+        let mut deps: Vec<Vec<String>> = Vec::new();
+        for p in relative_paths(text) {
+            let Some(d) = resolve(m, &p, &known) else { continue };
+            if !d.starts_with(m) && !m.starts_with(&d) && !deps.contains(&d) {
+                deps.push(d);
+            }
+        }
+        graph.insert(m.clone(), deps);
+    }
+    graph
+}
+
+/// A cycle in `graph`, as the modules on it, if there is one.
+fn find_cycle(graph: &BTreeMap<Vec<String>, Vec<Vec<String>>>) -> Option<Vec<String>> {
+    fn visit<'a>(
+        m: &'a Vec<String>,
+        graph: &'a BTreeMap<Vec<String>, Vec<Vec<String>>>,
+        done: &mut Vec<&'a Vec<String>>,
+        path: &mut Vec<&'a Vec<String>>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| *p == m) {
+            return Some(path[at..].iter().chain([&m]).map(|p| p.join("::")).collect());
+        }
+        if done.contains(&m) {
+            return None;
+        }
+        path.push(m);
+        for d in graph.get(m).into_iter().flatten() {
+            if let Some(c) = visit(d, graph, done, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.push(m);
+        None
+    }
+    let mut done = Vec::new();
+    graph.keys().find_map(|m| visit(m, graph, &mut done, &mut Vec::new()))
+}
+
+#[test]
+fn no_modules_at_any_depth_use_each_other_in_a_circle() {
+    let graph = nested_uses();
+    assert!(graph.contains_key(&vec!["flush".to_string(), "rebuild".to_string(), "copy".to_string()]));
+    let cycle = find_cycle(&graph);
+    assert!(cycle.is_none(), "modules use each other in a circle: {}", cycle.unwrap_or_default().join(" -> "));
+}
+
+#[test]
+fn the_nested_scanner_resolves_relative_paths_and_finds_a_circle() {
+    let known: Vec<Vec<String>> = [vec!["flush"], vec!["flush", "chunk"], vec!["flush", "sql"], vec!["db"]]
+        .iter()
+        .map(|m| m.iter().map(|s| s.to_string()).collect())
+        .collect();
+    let from = &known[1];
+    let paths = relative_paths("use super::sql::{self, Cursor};\nlet d = crate::db::x(); super::super::db::y;");
+    let resolved: Vec<String> = paths.iter().filter_map(|p| resolve(from, p, &known)).map(|m| m.join("::")).collect();
+    assert_eq!(resolved, ["db", "flush::sql", "flush::sql", "flush::sql", "db"]);
+
+    let mut graph = BTreeMap::new();
+    graph.insert(known[1].clone(), vec![known[2].clone()]);
+    graph.insert(known[2].clone(), vec![known[3].clone()]);
+    assert_eq!(find_cycle(&graph), None);
+    graph.insert(known[3].clone(), vec![known[1].clone()]);
+    assert_eq!(find_cycle(&graph).unwrap(), ["db", "flush::chunk", "flush::sql", "db"]);
+}

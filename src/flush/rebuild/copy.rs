@@ -7,6 +7,7 @@ use mysql_async::{Params, Value};
 
 use super::ddl::Ddl;
 use super::state;
+use super::step::{crash_point, ddl};
 use crate::db::{code, within, DbError, Deadline, Session};
 use crate::flush::chunk::{abandon, bounds, retry_after, rollback, Retry};
 use crate::flush::report::{End, FlushReport};
@@ -14,42 +15,11 @@ use crate::flush::size::ChunkSize;
 use crate::flush::sql::bounded;
 use crate::shutdown::Stop;
 
-/// How long the swap keeps trying to take the table from Keystone's transactions, at most.
-pub const SWAP_PATIENCE: Duration = Duration::from_secs(20);
-
 /// How long the old table outlives the swap. Every connection must open the swapped-in table
 /// again, and dropping a large table right away holds up those opens for as long as the DROP
 /// takes (measured: a 330 MB table, 100 ms of DROP, an 87 ms stall of the live load at the swap;
 /// 8 ms with the drop a moment later), so the drop waits until busy connections have moved on.
 pub const DROP_AFTER_SWAP: Duration = Duration::from_millis(300);
-
-/// Runs one DDL statement. The session's `lock_wait_timeout` is at its minimum, so a statement
-/// that needs the table while a transaction holds it fails at once (1205) rather than making
-/// every request queue behind it; it is retried every 50 ms until the deadline.
-pub async fn ddl(s: &mut Session, sql: &str, deadline: Deadline) -> Result<(), DbError> {
-    let started = Instant::now();
-    loop {
-        match within(deadline, Duration::from_secs(30), "run a rebuild step", s.conn.query_drop(sql)).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.server_code() == Some(code::LOCK_WAIT_TIMEOUT) && started.elapsed() < SWAP_PATIENCE => {
-                if deadline.remaining().is_some_and(|r| r < Duration::from_millis(200)) {
-                    return Err(e);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// The crash-test hook: `TOKENFLUSH_CRASH_AFTER=<step>` makes the process abort right after
-/// that step of a rebuild, as a SIGKILL would, so that the tests can leave every state a
-/// killed rebuild can leave. The steps: state, new, triggers, chunk, swap, mark, drop-old.
-pub fn crash_point(step: &str) {
-    if std::env::var("TOKENFLUSH_CRASH_AFTER").is_ok_and(|v| v == step) {
-        std::process::abort();
-    }
-}
 
 pub struct Rebuilder<'a> {
     pub s: &'a mut Session,

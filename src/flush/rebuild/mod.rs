@@ -28,6 +28,7 @@ pub mod ddl;
 pub mod names;
 pub mod preflight;
 pub mod state;
+pub mod step;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;

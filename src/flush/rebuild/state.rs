@@ -63,7 +63,7 @@ pub async fn drop_everything(s: &mut Session, n: &Names, deadline: Deadline) -> 
     // Every statement is tried, so that one that fails leaves as little as possible behind.
     let mut first = None;
     for sql in drop_all(n) {
-        if let Err(e) = super::copy::ddl(s, &sql, deadline).await {
+        if let Err(e) = super::step::ddl(s, &sql, deadline).await {
             first.get_or_insert(e);
         }
     }
