@@ -21,25 +21,41 @@ fn refuse(why: String) -> DbError {
 
 /// Checks the preconditions and returns the statements of this table's rebuild.
 pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<Ddl, DbError> {
-    let (schema, t) = (s.schema.clone(), plan.table.as_str().to_string());
+    innodb_table(s, plan, deadline).await?;
+    walkable(plan)?;
+    unlinked(s, plan, deadline).await?;
+    let names = Names::of(&plan.table);
+    no_trigger_of_its_own(s, plan, &names, deadline).await?;
+    privileged(s, deadline).await?;
+    let (pk_type, cols) = columns(s, plan, deadline).await?;
+    Ok(Ddl::new(names, plan.pk.as_str(), &pk_type, &cols))
+}
+
+/// The table is an InnoDB base table.
+async fn innodb_table(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<(), DbError> {
     let kind: Option<(String, Option<String>)> = within(
         deadline,
         WAIT,
         "inspect the table's kind",
         s.conn.exec_first(
             "SELECT TABLE_TYPE, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (&schema, &t),
+            (&s.schema.clone(), plan.table.as_str()),
         ),
     )
     .await?;
     match kind {
         Some((ty, _)) if ty != "BASE TABLE" => {
-            return Err(refuse(format!("{} is a {}, not a table", plan.table, ty.to_lowercase())))
+            Err(refuse(format!("{} is a {}, not a table", plan.table, ty.to_lowercase())))
         }
-        Some((_, Some(e))) if e.eq_ignore_ascii_case("InnoDB") => {}
-        Some((_, e)) => return Err(refuse(format!("{} uses {}, not InnoDB", plan.table, e.unwrap_or_default()))),
-        None => return Err(DbError::Schema(format!("table {} does not exist", plan.table))),
+        Some((_, Some(e))) if e.eq_ignore_ascii_case("InnoDB") => Ok(()),
+        Some((_, e)) => Err(refuse(format!("{} uses {}, not InnoDB", plan.table, e.unwrap_or_default()))),
+        None => Err(DbError::Schema(format!("table {} does not exist", plan.table))),
     }
+}
+
+/// A copy can follow the table: no rows that go with its rows, and a key that reads back in
+/// its index's order.
+fn walkable(plan: &TablePlan) -> Result<(), DbError> {
     if let Some(m) = plan.family.iter().find(|m| m.ours) {
         return Err(refuse(format!(
             "rows of {} go with each row of {}, which a copy would leave behind",
@@ -53,6 +69,12 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
             plan.pk
         )));
     }
+    Ok(())
+}
+
+/// No foreign key leads to or from the table: a swap would leave it pointing at the old one.
+async fn unlinked(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Result<(), DbError> {
+    let (schema, t) = (s.schema.clone(), plan.table.as_str().to_string());
     let fks: Vec<String> = within(
         deadline,
         WAIT,
@@ -65,18 +87,32 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
         ),
     )
     .await?;
-    if let Some(fk) = fks.first() {
-        return Err(refuse(format!("foreign key {fk} links {} to another table", plan.table)));
+    match fks.first() {
+        Some(fk) => Err(refuse(format!("foreign key {fk} links {} to another table", plan.table))),
+        None => Ok(()),
     }
-    let names = Names::of(&plan.table);
+}
+
+/// The only triggers on the table are the rebuild's own (from a rebuild under way).
+async fn no_trigger_of_its_own(
+    s: &mut Session,
+    plan: &TablePlan,
+    names: &Names,
+    deadline: Deadline,
+) -> Result<(), DbError> {
     let triggers: Vec<String> = within(deadline, WAIT, "inspect triggers", s.conn.exec(
         "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?",
-        (&schema, &t),
+        (&s.schema.clone(), plan.table.as_str()),
     ))
     .await?;
-    if let Some(other) = triggers.iter().find(|tr| !names.triggers.contains(tr)) {
-        return Err(refuse(format!("{} has a trigger of its own ({other})", plan.table)));
+    match triggers.iter().find(|tr| !names.triggers.contains(tr)) {
+        Some(other) => Err(refuse(format!("{} has a trigger of its own ({other})", plan.table))),
+        None => Ok(()),
     }
+}
+
+/// The user may run every statement of a rebuild, triggers included.
+async fn privileged(s: &mut Session, deadline: Deadline) -> Result<(), DbError> {
     let (missing, super_priv) = missing_privileges(s, deadline).await?;
     if !missing.is_empty() {
         return Err(refuse(format!("the database user lacks {} on the database", missing.join(", "))));
@@ -88,8 +124,7 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
                 .into(),
         ));
     }
-    let (pk_type, cols) = columns(s, plan, deadline).await?;
-    Ok(Ddl::new(names, plan.pk.as_str(), &pk_type, &cols))
+    Ok(())
 }
 
 /// The needed privileges the current user has neither globally nor on this database, and
