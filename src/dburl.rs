@@ -8,36 +8,11 @@
 //! each part. Nothing here ever puts the password into an error message: errors quote the
 //! redacted form of the URL.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use percent_encoding::percent_decode_str;
 
-/// A secret string whose `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The one way to read the secret: only where it is handed to the database driver.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+use crate::secret::Secret;
 
 /// Client-side TLS settings from the URL's `ssl_*` query keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,6 +24,42 @@ pub struct TlsSpec {
     pub verify_identity: bool,
     /// Verify the certificate chain (`VERIFY_CA`, `VERIFY_IDENTITY`, or a CA given).
     pub verify_ca: bool,
+}
+
+impl TlsSpec {
+    /// One `ssl*` or `tls*` query key: whether it asks for TLS. Neither an unknown key nor a
+    /// bad value is repeated: the rest of a password cut at a raw '@' can land in the query.
+    fn apply(&mut self, key: &str, value: &str) -> Result<bool, UrlError> {
+        match key {
+            "ssl_ca" => self.ca = Some(PathBuf::from(value)),
+            "ssl_cert" => self.cert = Some(PathBuf::from(value)),
+            "ssl_key" => self.key = Some(PathBuf::from(value)),
+            "ssl" => {
+                return match value.to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(true),
+                    "0" | "false" | "no" | "off" => Ok(false),
+                    _ => Err(UrlError("?ssl= is not true or false".into())),
+                }
+            }
+            "ssl_mode" => match value.to_ascii_uppercase().as_str() {
+                "DISABLED" => return Ok(false),
+                "PREFERRED" | "REQUIRED" => {}
+                "VERIFY_CA" => self.verify_ca = true,
+                "VERIFY_IDENTITY" => (self.verify_ca, self.verify_identity) = (true, true),
+                _ => {
+                    return Err(UrlError(
+                        "?ssl_mode= is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY".into(),
+                    ))
+                }
+            },
+            _ => {
+                return Err(UrlError(
+                    "has an unknown TLS option (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)".into(),
+                ))
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Where and how to connect, with every part decoded.
@@ -110,7 +121,7 @@ impl DbUrl {
         let mut url = DbUrl {
             scheme: scheme.to_string(),
             user: decode(user.unwrap_or(""), "user name")?,
-            password: password.map(|p| decode(p, "password").map(Secret)).transpose()?,
+            password: password.map(|p| decode(p, "password").map(Secret::new)).transpose()?,
             host,
             port,
             socket: None,
@@ -137,38 +148,12 @@ impl DbUrl {
                     }
                     self.socket = Some(PathBuf::from(value));
                 }
-                "ssl_ca" => (tls.ca, want_tls) = (Some(PathBuf::from(value)), true),
-                "ssl_cert" => (tls.cert, want_tls) = (Some(PathBuf::from(value)), true),
-                "ssl_key" => (tls.key, want_tls) = (Some(PathBuf::from(value)), true),
-                "ssl" => match value.to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => want_tls = true,
-                    "0" | "false" | "no" | "off" => {}
-                    _ => return Err(UrlError("?ssl= is not true or false".into())),
-                },
-                "ssl_mode" => match value.to_ascii_uppercase().as_str() {
-                    "DISABLED" => {}
-                    "PREFERRED" | "REQUIRED" => want_tls = true,
-                    "VERIFY_CA" => (tls.verify_ca, want_tls) = (true, true),
-                    "VERIFY_IDENTITY" => (tls.verify_ca, tls.verify_identity, want_tls) = (true, true, true),
-                    _ => {
-                        // The value is not repeated: a password with a raw '@' spills into the query.
-                        return Err(UrlError(
-                            "?ssl_mode= is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY".into(),
-                        ));
-                    }
-                },
                 k if HARMLESS_KEYS.contains(&k) => {
                     if k != "charset" {
                         self.ignored_keys.push(key);
                     }
                 }
-                k if k.starts_with("ssl") || k.starts_with("tls") => {
-                    // The key is not repeated: the rest of a password cut at a raw '@' can land
-                    // in the query.
-                    return Err(UrlError(
-                        "has an unknown TLS option (known: ssl, ssl_ca, ssl_cert, ssl_key, ssl_mode)".into(),
-                    ));
-                }
+                k if k.starts_with("ssl") || k.starts_with("tls") => want_tls |= tls.apply(k, &value)?,
                 // Only a plain name is repeated: the rest of a password cut at a raw '@' can
                 // land in the query.
                 _ if key.len() <= 32 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {

@@ -10,13 +10,14 @@
 //! | module | its one job |
 //! |---|---|
 //! | [`text`] | one-line messages and quoted values |
+//! | [`secret`] | a secret that never prints |
 //! | [`ocf`] | exit codes, Pacemaker's environment, the outcome of an action |
 //! | [`log`] | ocf_log-style logging to stderr and syslog |
 //! | [`ident`] | plain SQL identifiers |
 //! | [`params`] | **where a parameter is declared**: the parameter table, typed reads of raw values |
 //! | [`action`] | the OCF actions, declared once: dispatch, usage, meta-data |
 //! | [`metadata`] | the meta-data XML and the README table, rendered from the two tables |
-//! | [`dburl`] | SQLAlchemy-style database URLs, and the redacting `Secret` |
+//! | [`dburl`] | SQLAlchemy-style database URLs |
 //! | [`keystone_conf`] | `[database] connection` from keystone.conf and keystone.conf.d |
 //! | [`rule`] | what makes a row of one table go: the SQL predicate |
 //! | [`target`] | the `target` presets: their tables, and how old a row must be |
@@ -37,6 +38,8 @@
 //! | [`cli`] | the human commands |
 
 pub mod text;
+
+pub mod secret;
 
 pub mod ocf;
 

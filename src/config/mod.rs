@@ -6,22 +6,24 @@
 //! then reads the local files it names (keystone.conf, the password file). Each failure is a
 //! [`ConfigError`] that names the parameter; `error` gives it its OCF status.
 
-use std::fs;
-use std::io;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dburl::{DbUrl, Secret};
+use crate::dburl::DbUrl;
 use crate::flush::{Strategy, Walk};
 use crate::ident::Ident;
-use crate::keystone_conf::{self, ConfError};
+use crate::keystone_conf;
 use crate::ocf::OcfEnv;
 use crate::params::{self, RawParams, PARAMS};
 use crate::rule::RuleSpec;
 use crate::state::StateDir;
 use crate::target::{age_of, Age, Tables, Target, TargetSpec};
 use crate::text::shown;
+
+mod files;
+
+use files::{conf_error, read_password_file};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -279,53 +281,6 @@ fn absolute(p: &params::Param, value: &str) -> Result<PathBuf, ConfigError> {
         Ok(path)
     } else {
         Err(ConfigError::Invalid(format!("{} '{}' must be an absolute path", p.name, shown(value))))
-    }
-}
-
-fn conf_error(e: ConfError) -> ConfigError {
-    let msg = format!("config: {e}");
-    match e {
-        ConfError::Missing(_) | ConfError::NotAFile(_) => ConfigError::Missing(msg),
-        ConfError::Denied(_) => ConfigError::Denied(msg),
-        ConfError::Io(..) => ConfigError::Io(msg),
-        ConfError::Syntax(..)
-        | ConfError::NoConnection(_)
-        | ConfError::EmptyConnection(_)
-        | ConfError::Substitution(_) => ConfigError::Invalid(msg),
-    }
-}
-
-/// The first line of the password file, without its line ending.
-pub fn read_password_file(path: &Path) -> Result<Secret, ConfigError> {
-    let text = fs::read(path).map_err(|e| {
-        let msg = format!("password_file: cannot read {}: {}", path.display(), io_reason(&e));
-        match e.kind() {
-            io::ErrorKind::NotFound => {
-                ConfigError::Missing(format!("password_file: {} does not exist", path.display()))
-            }
-            io::ErrorKind::IsADirectory => {
-                ConfigError::Missing(format!("password_file: {} is a directory, not a file", path.display()))
-            }
-            io::ErrorKind::PermissionDenied => ConfigError::Denied(msg),
-            _ => ConfigError::Io(msg),
-        }
-    })?;
-    let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    let first = first.strip_suffix(b"\r").unwrap_or(first);
-    let line = String::from_utf8(first.to_vec()).map_err(|_| {
-        ConfigError::Invalid(format!("password_file: the first line of {} is not UTF-8", path.display()))
-    })?;
-    if line.is_empty() {
-        return Err(ConfigError::Invalid(format!("password_file: {} is empty", path.display())));
-    }
-    Ok(Secret::new(line))
-}
-
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        io::ErrorKind::NotFound => "no such file".into(),
-        _ => e.to_string(),
     }
 }
 
