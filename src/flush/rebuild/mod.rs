@@ -17,7 +17,8 @@
 //! 5. **Clean-up**: drop the old table (its triggers go with it) and the state.
 //!
 //! Every statement that changes the schema is short, since Galera replicates each in total
-//! order and blocks the cluster while it runs: the copy is DML, chunk by chunk. A rebuild killed
+//! order and blocks the cluster while it runs: the copy is DML, chunk by chunk, and each schema
+//! step runs through [`step::ddl`], which waits for a metadata lock only briefly and again. A rebuild killed
 //! at any step leaves the table correct (the original until the swap, the complete copy after
 //! it) and leaves objects from which the next flush on any node reads what happened
 //! ([`names::recognise`]): a rebuild resumes a copy under way, a delete flush undoes it, and
