@@ -28,7 +28,7 @@
 //! | [`shutdown`] | the stop token, its grace, the runtime and its signal watch |
 //! | [`flush`] | the engine: **where the chunk DELETE is built** ([`flush::sql`]), **how the walk is chosen** ([`flush::walk`]), **where Galera flow control is handled** ([`flush::galera`]) |
 //! | [`config`] | raw parameters to one validated, typed `Config` |
-//! | [`error`] | **where an error becomes a status** |
+//! | [`mod@error`] | **where an error becomes a status** |
 //! | [`job`] | the flush job shared by the monitor and the CLI |
 //! | [`schedule`] | **when a monitor flushes**, and what it records |
 //! | [`status`] | `tokenflush status`: the state files, for people and scripts |
