@@ -220,29 +220,14 @@ pub async fn connect(url: &DbUrl, session: SessionOpts, deadline: Deadline) -> R
 /// Reads the session back: a setting that did not take (a proxy that drops `SET`, a server
 /// that rejects one) is a configuration error, never a flush under the DBA's defaults.
 async fn check_settings(conn: &mut Conn, deadline: Deadline) -> Result<(), DbError> {
-    type Row = (i64, String, String, String, String, Option<String>, String);
-    let mut row: Result<Option<Row>, DbError> = within(
-        deadline,
-        CONNECT_TIMEOUT,
-        "read the session back",
-        conn.query_first(settings::readback("tx_isolation")),
-    )
-    .await;
+    let mut row: Result<Option<mysql_async::Row>, DbError> =
+        within(deadline, CONNECT_TIMEOUT, "read the session back", conn.query_first(settings::readback("tx"))).await;
     if matches!(&row, Err(e) if e.server_code() == Some(code::UNKNOWN_SYSTEM_VARIABLE)) {
-        let sql = settings::readback("transaction_isolation");
+        let sql = settings::readback("transaction");
         row = within(deadline, CONNECT_TIMEOUT, "read the session back", conn.query_first(sql)).await;
     }
-    let Some((autocommit, isolation, time_zone, client, connection, results, sql_mode)) = row? else {
+    let Some(observed) = row?.as_ref().and_then(settings::Observed::from_row) else {
         return Err(DbError::Unreachable("the server returned no session settings".into()));
-    };
-    let observed = settings::Observed {
-        autocommit,
-        isolation,
-        time_zone,
-        charset_client: client,
-        charset_connection: connection,
-        charset_results: results,
-        sql_mode,
     };
     settings::check(&observed)
         .map_err(|why| DbError::Misconfigured(format!("the database session did not take the agent's settings: {why}")))
