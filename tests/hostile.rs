@@ -4,8 +4,9 @@
 //! and one implausible value in a table of good ones. Each test drives the real binary
 //! (`tokenflush flush ... --json`) and checks the table from a second connection.
 //!
-//! Several of these fail on the engine as it is today: each doc comment says what an operator
-//! loses when it does.
+//! Each of these failed on the engine before its fix (the tests were committed first, in
+//! 7e98e7b and in the commits that added the later ones): each doc comment says what an
+//! operator lost.
 
 mod common;
 
@@ -284,9 +285,9 @@ fn a_server_imposed_session_state_never_leaves_a_cascade_undone() {
 /// A server whose `init_connect` is `SET NAMES utf8` (utf8mb3, long the "safe" default) and a
 /// utf8mb4 table whose primary keys hold 4-byte characters (emoji in a custom table's ids): the
 /// boundary key crosses the wire as `?`, so the range DELETE matches nothing and the cursor never
-/// moves. Today the flush spins until its budget runs out (about 17,000 statements a second),
-/// deleting nothing, and exits 0 as if it had merely run out of time; every later run does the
-/// same, and the CLI without `--max-runtime` spins until it is killed. The flush must end: either
+/// moves. Before its fix the flush spun until its budget ran out (about 17,000 statements a
+/// second), deleting nothing, and exited 0 as if it had merely run out of time; every later run
+/// did the same, and the CLI without `--max-runtime` spun until it was killed. The flush must end: either
 /// every expired row goes, or it fails at once with a clear one-line error. Ids share a few
 /// expiry values (tokens issued in the same second), so the expiry walk depends on the key too.
 #[test]
