@@ -186,9 +186,19 @@ impl Statements {
         (sql, params)
     }
 
-    /// How many rows of `m` go with each of `n` keys.
+    /// How many rows of `m` go with each of `n` keys, each key as the table holds it. A child
+    /// matches its row by the key's collation, as its foreign key and cascade do (`p-7` goes
+    /// with `P-7` under a case-insensitive one), so the count is the server's, never a byte
+    /// comparison of the child's copy of the key.
     pub fn count_members(&self, m: &Member, n: usize) -> String {
-        format!("SELECT {c}, COUNT(*) FROM {} WHERE {c} IN ({}) GROUP BY {c}", m.table, marks(n), c = m.col)
+        format!(
+            "SELECT p.{pk}, (SELECT COUNT(*) FROM {} c WHERE c.{} = p.{pk}) FROM {} p WHERE p.{pk} IN ({})",
+            m.table,
+            m.col,
+            self.table,
+            marks(n),
+            pk = self.pk
+        )
     }
 
     /// The dependents of `n` keys.
@@ -351,7 +361,8 @@ mod tests {
         let m = Member { table: Ident::known("token_role"), col: Ident::known("token_id"), ours: true };
         assert_eq!(
             sql.count_members(&m, 2),
-            "SELECT `token_id`, COUNT(*) FROM `token_role` WHERE `token_id` IN (?, ?) GROUP BY `token_id`"
+            "SELECT p.`id`, (SELECT COUNT(*) FROM `token_role` c WHERE c.`token_id` = p.`id`) FROM `token` p \
+             WHERE p.`id` IN (?, ?)"
         );
         assert_eq!(sql.delete_members(&m, 2), "DELETE FROM `token_role` WHERE `token_id` IN (?, ?)");
         assert_eq!(sql.delete_keys(2), "DELETE FROM `token` WHERE `expires` < ? AND `id` IN (?, ?)");
