@@ -77,6 +77,8 @@ pub mod code {
     pub const WSREP_NOT_READY: u16 = 1047;
     pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
     pub const UNKNOWN_THREAD: u16 = 1094;
+    pub const ROW_IS_REFERENCED: u16 = 1217;
+    pub const ROW_IS_REFERENCED_2: u16 = 1451;
 }
 
 impl From<mysql_async::Error> for DbError {

@@ -25,6 +25,9 @@ pub enum ChunkError {
     StatementTimeout,
     /// The client gave up waiting for it (see [`outcome`] for what it did).
     Abandoned(Abandoned),
+    /// A foreign key the rule does not guard refused one of its rows (1451): a child of a
+    /// cascading child, a composite key, a child in another database.
+    Referenced(String),
     Db(DbError),
 }
 
@@ -231,6 +234,9 @@ pub async fn exec_chunk(
                     Retry::After(backoff) => tokio::time::sleep(backoff).await,
                     Retry::GiveUp => return Err(ChunkError::Locked(e.to_string())),
                 }
+            }
+            Some(code::ROW_IS_REFERENCED | code::ROW_IS_REFERENCED_2) => {
+                return Err(ChunkError::Referenced(e.to_string()))
             }
             _ if is_statement_timeout(&e) => return Err(ChunkError::StatementTimeout),
             _ => return Err(ChunkError::Db(e)),

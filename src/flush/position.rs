@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use mysql_async::Value;
 
-use super::chunk::{ChunkError, Work};
+use super::chunk::{select_chunk, ChunkError, Work};
 use super::family::Family;
-use super::report::End;
+use super::report::{End, FlushReport};
 use super::size::ChunkSize;
 use super::sql::{Cursor, Statements};
 use super::throttle::Throttle;
-use crate::db::DbError;
+use crate::db::{DbError, Deadline, Session};
 use crate::table::TablePlan;
 
 /// Where the walk stands between two chunks.
@@ -114,9 +114,46 @@ impl Position {
                     None => Ok(Step::Done),
                 }
             }
+            ChunkError::Referenced(_) if self.size.halve() => Ok(Step::Again),
+            ChunkError::Referenced(why) => Err(DbError::Misconfigured(format!(
+                "a row the rule takes is held by a foreign key the flush does not guard, and a flush over this \
+                 table's key cannot step past it: {why}"
+            ))),
             ChunkError::StatementTimeout => Ok(Step::End(End::Budget)),
             ChunkError::Abandoned(a) => Err(a.error),
             ChunkError::Db(e) => Err(e),
         }
+    }
+
+    /// A walk's chunk that a foreign key the rule does not guard refused (a child of a
+    /// cascading child, a composite key, a child in another database: error 1451). Halving
+    /// narrows the chunk down to the one held row; that row is left, counted with the rows
+    /// kept by children, and the walk steps past it. It steps only when the held row is alone
+    /// in its range (a row a writer put before it since is deleted first), or when the count
+    /// cannot be read: a walk that never steps would be a loop.
+    pub async fn referenced(
+        &mut self,
+        s: &mut Session,
+        report: &mut FlushReport,
+        (sql, params): (&Statements, &[Value]),
+        boundary: Option<Cursor>,
+        why: String,
+        deadline: Deadline,
+    ) -> Result<Step, DbError> {
+        let Some(b) = boundary.filter(|_| self.size.rows() == 1) else {
+            return self.failed(ChunkError::Referenced(why), None);
+        };
+        let (text, args) = sql.count_in_range(self.cursor.as_ref(), &b, params);
+        let rows = select_chunk(s, &text, args, deadline).await?;
+        let in_range = rows.into_iter().next().and_then(|r| mysql_async::from_row_opt::<u64>(r).ok());
+        if in_range.is_none_or(|n| n <= 1) {
+            crate::warn!(
+                "a row of {} is held by a foreign key the flush does not guard ({why}); leaving it",
+                sql.table()
+            );
+            report.kept_by_children = Some(report.kept_by_children.unwrap_or(0) + 1);
+            self.cursor = Some(b);
+        }
+        Ok(Step::Again)
     }
 }

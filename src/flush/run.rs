@@ -192,6 +192,9 @@ impl Flusher<'_> {
             Ok(d) => d,
             Err(ChunkError::StatementTimeout) => return Ok(self.out_of_statement_time(pos)),
             Err(ChunkError::Abandoned(a)) => return self.abandoned(a, pos, t0).await,
+            Err(ChunkError::Referenced(why)) => {
+                return pos.referenced(self.s, &mut self.report, (sql, params), boundary, why, self.deadline).await
+            }
             Err(e) => return pos.failed(e, boundary),
         };
         self.count_chunk(pos, &deleted, t0);

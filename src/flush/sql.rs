@@ -50,6 +50,11 @@ impl Statements {
         }
     }
 
+    /// The table, quoted, for messages.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// `(after cursor)`, `(up to boundary)` and `ORDER BY` for the walk, with their parameters
     /// appended to `params` (the predicate's, which come first in the text).
     fn walk_clauses(&self, after: Option<&Cursor>, upto: Option<&Cursor>, params: &mut Vec<Value>) -> (String, String) {
