@@ -302,7 +302,7 @@ async fn gone(conn: &mut mysql_async::Conn, id: u32, d: Deadline) -> bool {
 /// The walk read a key it cannot get past: the key that came back is the one it asked to go
 /// beyond. It happens when a key does not survive the round trip (a character set that cannot
 /// hold it); a flush must stop then, not spin.
-pub fn no_progress(at: &super::sql::Cursor) -> DbError {
+pub fn no_progress(at: &super::cursor::Cursor) -> DbError {
     DbError::Misconfigured(format!(
         "the flush cannot get past the key {}: the server returns it unchanged as the next one \
          (does the connection's character set hold every key?); stopping rather than looping",

@@ -8,7 +8,8 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
-use super::sql::{Cursor, Statements};
+use super::cursor::Cursor;
+use super::sql::Statements;
 use crate::plan::Member;
 
 /// What a committed chunk deleted.

@@ -10,6 +10,7 @@
 //! | 3 | [`lock`] | the named lock, so that one flusher works on a table at a time |
 //! | 4 | [`walk`] | the walk (expiry index or primary key) and its cost model |
 //! | 5 | [`sql`] | the text of a chunk's two statements: boundary SELECT and range DELETE |
+//! | 5 | [`cursor`] | where a walk stands: the last key a chunk visited |
 //! | 5 | [`family`] | chunks of a table whose rows take others with them (dependents, cascades) |
 //! | 5–6 | [`chunk`] | running them in a transaction each, the lock-wait retry policy, and a chunk the client gave up on |
 //! | 6–7 | [`galera`] | Galera's write-set limits and flow control |
@@ -34,6 +35,7 @@
 //! LP 1387401 infinite loop).
 
 pub mod chunk;
+pub mod cursor;
 pub mod cutoff;
 pub mod estimate;
 pub mod family;

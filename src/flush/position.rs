@@ -7,10 +7,11 @@ use std::time::Duration;
 use mysql_async::Value;
 
 use super::chunk::{select_chunk, ChunkError, Work};
+use super::cursor::Cursor;
 use super::family::Family;
 use super::report::{End, FlushReport};
 use super::size::ChunkSize;
-use super::sql::{Cursor, Statements};
+use super::sql::Statements;
 use super::throttle::Throttle;
 use crate::db::{DbError, Deadline, Session};
 use crate::table::TablePlan;

@@ -7,6 +7,7 @@ use mysql_async::Value;
 use super::chunk::{
     self, exec_chunk, is_statement_timeout, no_progress, select_chunk, Abandoned, ChunkError, Deleted, Outcome, Work,
 };
+use super::cursor::Cursor;
 use super::cutoff::server_cutoff;
 use super::estimate::estimate_backlog;
 use super::galera::{galera_limits, FlowControl};
@@ -14,7 +15,7 @@ use super::position::{Position, Step};
 use super::rebuild;
 use super::report::{End, FlushReport};
 use super::size::ChunkSize;
-use super::sql::{Cursor, Statements};
+use super::sql::Statements;
 use super::strategy::{self, Estimate, Strategy};
 use super::walk::{choose_walk, Walk};
 use super::{lock, FlushOpts};

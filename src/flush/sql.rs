@@ -4,27 +4,12 @@
 
 use std::time::Duration;
 
-use mysql_async::{Row, Value};
+use mysql_async::Value;
 
+use super::cursor::Cursor;
 use super::walk::Walk;
 use crate::plan::Member;
 use crate::table::TablePlan;
-
-/// A chunk's position: the last (expiry, primary key) visited, or the last primary key.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cursor {
-    pub pk: Value,
-    pub exp: Option<Value>,
-}
-
-impl Cursor {
-    /// From a row of `pk[, expiry]`.
-    pub fn from_row(mut row: Row) -> Option<Cursor> {
-        let pk = row.take::<Value, _>(0)?;
-        let exp = if row.len() > 1 { row.take::<Value, _>(1) } else { None };
-        Some(Cursor { pk, exp })
-    }
-}
 
 /// The statements of one flush, rendered once from the table plan and the walk.
 pub struct Statements {
