@@ -129,6 +129,7 @@ start_node() { # start_node I SQL GCOMM IST SST ADDRESS [--wsrep-new-cluster]
         --binlog-format=ROW --innodb-autoinc-lock-mode=2 \
         --wsrep-on=ON --wsrep-provider="$PROVIDER" --wsrep-cluster-name=tokenflush-sandbox \
         --wsrep-cluster-address="$addr" --wsrep-node-name="n$i" --wsrep-node-address=127.0.0.1 \
+        --wsrep-node-incoming-address="127.0.0.1:$sqlp" \
         --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$g;ist.recv_addr=127.0.0.1:$ist" \
         --wsrep-sst-method=rsync --wsrep-sst-receive-address="127.0.0.1:$sst" \
         "$@" </dev/null >"$d/stdout.log" 2>&1 &

@@ -11,7 +11,8 @@
 #   2. wsrep_max_ws_rows=500 and then a low wsrep_max_ws_size, with the plain single DELETE as contrast,
 #      and a wsrep_max_ws_size no row fits under (must fail promptly and clearly);
 #   3. two flushers through different nodes at once;
-#   4. a rebuild through node 1 while nodes 2 and 3 insert, update and delete (nothing lost or changed).
+#   4. a rebuild through node 1 while nodes 2 and 3 insert, update and delete (nothing lost or changed);
+#   5. a rebuild resumed after node 2 lost one of its triggers: found before the copy, nothing lost.
 # Exits non-zero on any failure; the last line of stdout is "N passed, M failed".
 # Always stops the cluster and the load generators it started (by PID), whatever happens.
 set -uo pipefail
@@ -464,8 +465,65 @@ case4() {
     say "      case 4 took $((SECONDS - t0)) s"
 }
 
-for c in ${CASES:-1 2 3 4}; do
-    case "$c" in 1) case1 ;; 2) case2 ;; 3) case3 ;; 4) case4 ;; *) fail "unknown case '$c' in CASES" ;; esac
+# ---------------------------------------------------------------------------------------------- case 5
+# A node without one of the rebuild's triggers. MariaDB 10.11 can fail to apply a replicated CREATE TRIGGER
+# while the node's own clients write to the table ("Trigger ... has an error in its body"), and with the
+# default wsrep_ignore_apply_errors it ignores the failure: that node's writes then miss the copy, and the
+# swap drops them (case 4 lost 9 inserts through node 2 this way, once in about fifteen runs). Made
+# certain here: a rebuild killed right after its set-up, then node 2's insert trigger dropped on node 2
+# alone. The rebuild that resumes must find it before copying, and start over.
+front_writer() { # through node 2, inserts tokens whose ids sort before every seeded one, logging each commit
+    local n=0 rc
+    : >"$LOGS/c5.ins"
+    while [ ! -e "$WORK/stop-load" ] && [ "$n" -lt 3000 ]; do
+        n=$((n + 1))
+        rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[2]}" -uroot -N -B keystone -e \
+            "INSERT INTO token (id, expires, extra, valid, user_id) VALUES ('0000-n2-$n', UTC_TIMESTAMP() + INTERVAL 2 DAY, 'w', 1, 'c5'); SELECT ROW_COUNT()" 2>>"$LOGS/c5.err")
+        [ "$rc" = 1 ] && echo "0000-n2-$n" >>"$LOGS/c5.ins"
+    done
+}
+
+case5() {
+    say "== case 5: node 2 lost one of the rebuild's triggers; the resumed rebuild finds it and keeps node 2's inserts"
+    local t0=$SECONDS
+    seed 4000 100 || { fail "case 5: seed"; return; }
+    q_all "SET GLOBAL log_bin_trust_function_creators = 1"
+    TOKENFLUSH_CRASH_AFTER=triggers run_flush case5-killed 1 --strategy rebuild
+    check "case 5: the first rebuild stopped right after its set-up" [ "$(cat "$LOGS/case5-killed.rc")" != 0 ]
+    q 2 "SET SESSION wsrep_on = 0; DROP TRIGGER _token_tfins"
+    check "case 5: ... and node 2 alone lacks its insert trigger" eq \
+        "$(q 2 "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_TABLE = 'token'") $(q 1 "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_TABLE = 'token'")" "2 3"
+    rm -f "$WORK/stop-load"
+    front_writer & BG_PIDS+=($!)
+    local w=$!
+    sleep 1
+    run_flush case5-rebuild 1 --strategy rebuild --batch-size 50 --sleep-ms 20
+    show_flush case5-rebuild
+    sleep 1
+    touch "$WORK/stop-load"
+    wait "$w"
+    BG_PIDS=()
+    local ins i lost=0
+    ins=$(sort "$LOGS/c5.ins" | tee "$LOGS/c5.ins.sorted" | wc -l)
+    say "      inserts through node 2 that committed: $ins"
+    check "case 5: the rebuild completed" flush_ok case5-rebuild
+    check "case 5: it said which node lacked a trigger" grep -q "127.0.0.1:${PORT[2]} lacks the rebuild's triggers" "$LOGS/case5-rebuild.err"
+    check "case 5: inserts through node 2 overlapped the rebuild" [ "$ins" -gt 10 ]
+    for i in 1 2 3; do
+        q "$i" "SELECT id FROM token WHERE id LIKE '0000-n2-%'" | sort >"$LOGS/c5.n$i"
+        lost=$((lost + $(comm -23 "$LOGS/c5.ins.sorted" "$LOGS/c5.n$i" | wc -l)))
+    done
+    check "case 5: every committed insert through node 2 is there, on every node" eq "$lost" 0
+    check "case 5: no expired row is left" eq "$(n_expired 1)" 0
+    check "case 5: nothing of the rebuild is left, on any node" \
+        eq "$(for i in 1 2 3; do q "$i" "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'keystone' AND TABLE_NAME LIKE '\\_token\\_tf%'"; done | tr '\n' ' ')" "0 0 0 "
+    check "case 5: the three nodes converged" converged
+    q_all "SET GLOBAL log_bin_trust_function_creators = DEFAULT"
+    say "      case 5 took $((SECONDS - t0)) s"
+}
+
+for c in ${CASES:-1 2 3 4 5}; do
+    case "$c" in 1) case1 ;; 2) case2 ;; 3) case3 ;; 4) case4 ;; 5) case5 ;; *) fail "unknown case '$c' in CASES" ;; esac
 done
 
 say "total $((SECONDS - T_START)) s (cluster start, four cases; stop follows)"
