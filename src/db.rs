@@ -243,6 +243,18 @@ impl Session {
         Ok(conn)
     }
 
+    /// A connection like this one to another server (a Galera node at `host:port`): the same
+    /// user, password, TLS and session settings, checked.
+    pub async fn peer(&self, host: &str, port: u16, deadline: Deadline) -> Result<Conn, DbError> {
+        let opts = OptsBuilder::from_opts(self.conn.opts().clone())
+            .socket(None::<String>)
+            .ip_or_hostname(host.to_string())
+            .tcp_port(port);
+        let mut conn = within(deadline, CONNECT_TIMEOUT, "connect to a Galera node", Conn::new(opts)).await?;
+        check_settings(&mut conn, deadline).await?;
+        Ok(conn)
+    }
+
     /// Closes the connection politely if the server answers quickly; drops it otherwise.
     pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.disconnect()).await;

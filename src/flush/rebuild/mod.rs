@@ -6,7 +6,8 @@
 //!    primary key, no foreign key to or from it, no trigger of its own, and the privileges.
 //! 2. **Set-up** ([`copy::Rebuilder::set_up`]): the state table (one row: phase and the copy's
 //!    cursor), `CREATE TABLE _<t>_tfnew LIKE <t>`, and three triggers that carry every insert,
-//!    update and delete on the table into the copy.
+//!    update and delete on the table into the copy; on Galera, then, every node is asked whether
+//!    it has the triggers ([`nodes`]), and a set-up some node missed is made again.
 //! 3. **Copy**: the rows the rule keeps, in primary-key order, in committed chunks sized like
 //!    the delete's ([`crate::flush::size`]), each chunk share-locking what it reads and saving
 //!    its cursor in the state in the same transaction, so a copy resumes exactly where its last
@@ -27,6 +28,7 @@
 pub mod copy;
 pub mod ddl;
 pub mod names;
+pub mod nodes;
 pub mod preflight;
 pub mod state;
 pub mod step;
@@ -78,18 +80,51 @@ pub async fn rebuild(job: Job<'_>) -> Result<End, DbError> {
         sleep: job.opts.sleep,
         throttle: Default::default(),
     };
-    if !resume {
-        if let Err(e) = r.set_up().await {
-            let n = r.ddl.n.clone();
-            let _ = state::drop_everything(r.s, &n, r.deadline).await;
-            return Err(e);
-        }
-    }
+    set_up_everywhere(&mut r, resume).await?;
     if let Some(end) = r.copy().await? {
         return Ok(end);
     }
     r.swap().await?;
     Ok(End::Complete)
+}
+
+/// How many times a set-up that a Galera node missed is undone and made again.
+const SETUP_ATTEMPTS: u32 = 3;
+
+/// The set-up (unless a copy is under way), then the check that every Galera node has its
+/// triggers ([`nodes`]). A set-up some node missed is undone and made again; a copy under way
+/// that a node's writes have been missing is undone and started over.
+async fn set_up_everywhere(r: &mut copy::Rebuilder<'_>, mut resume: bool) -> Result<(), DbError> {
+    let n = r.ddl.n.clone();
+    for attempt in 1..=SETUP_ATTEMPTS {
+        let checked = match resume {
+            true => nodes::triggers(r.s, &n, r.deadline).await,
+            false => match r.set_up().await {
+                Ok(()) => nodes::triggers(r.s, &n, r.deadline).await,
+                Err(e) => Err(e),
+            },
+        };
+        let missing_on = match checked {
+            Ok(nodes::Triggers::Everywhere) => return Ok(()),
+            Ok(nodes::Triggers::MissingOn(node)) => node,
+            Err(e) => {
+                let _ = state::drop_everything(r.s, &n, r.deadline).await;
+                return Err(e);
+            }
+        };
+        crate::warn!(
+            "Galera node {missing_on} lacks the rebuild's triggers on {} (it failed to apply one); undoing the \
+             rebuild's set-up{}",
+            n.table,
+            if attempt < SETUP_ATTEMPTS { " and making it again" } else { "" }
+        );
+        state::drop_everything(r.s, &n, r.deadline).await?;
+        resume = false;
+    }
+    Err(DbError::Misconfigured(format!(
+        "cannot rebuild {}: a Galera node failed to create the rebuild's triggers {SETUP_ATTEMPTS} times",
+        n.table
+    )))
 }
 
 /// Whether the table can be rebuilt, for `auto`: the preconditions hold.
