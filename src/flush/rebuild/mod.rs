@@ -19,11 +19,11 @@
 //!
 //! Every statement that changes the schema is short, since Galera replicates each in total
 //! order and blocks the cluster while it runs: the copy is DML, chunk by chunk, and each schema
-//! step runs through [`step::ddl`], which waits for a metadata lock only briefly and again. A rebuild killed
-//! at any step leaves the table correct (the original until the swap, the complete copy after
-//! it) and leaves objects from which the next flush on any node reads what happened
-//! ([`names::recognise`]): a rebuild resumes a copy under way, a delete flush undoes it, and
-//! anyone finishes a swap that was done.
+//! step runs through [`step::ddl`], which waits for a metadata lock only briefly and again. A
+//! rebuild killed at any step leaves the table correct (the original until the swap, the
+//! complete copy after it) and leaves objects from which the next flush on any node reads what
+//! happened ([`names::recognise`]): a rebuild resumes a copy under way, a delete flush undoes
+//! it, and anyone finishes a swap that was done.
 
 pub mod copy;
 pub mod ddl;

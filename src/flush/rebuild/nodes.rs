@@ -1,14 +1,15 @@
 //! Every Galera node has the rebuild's triggers, or the rebuild does not go on.
 //!
 //! A node applies each replicated `CREATE TRIGGER` on its own, and MariaDB 10.11 can fail to
-//! (measured: "Trigger ... has an error in its body" while the node's own clients write to
-//! the table, 3 times in 25 set-ups under load). With the default `wsrep_ignore_apply_errors`
-//! the node ignores the failure and carries on without the trigger; every write its clients
-//! make afterwards misses the copy, and the swap drops it. Nothing on the node that ran the
-//! DDL shows it. So before the copy starts or resumes, the rebuild asks every node of the
-//! cluster (`wsrep_incoming_addresses`, through the flush's own credentials; each node's
-//! `wsrep_node_incoming_address` must be set), after it has
-//! applied everything up to now (`wsrep_sync_wait`), whether it has the triggers.
+//! (measured: "Trigger ... has an error in its body" while the node's own clients write to the
+//! table, 3 times in 25 set-ups under load). With the default `wsrep_ignore_apply_errors` the
+//! node ignores the failure and carries on without the trigger; every write its clients make
+//! afterwards misses the copy, and the swap drops it. Nothing on the node that ran the DDL
+//! shows it. So before the copy starts or resumes, the rebuild asks every node of the cluster
+//! whether it has the triggers, once it has applied everything up to now (`wsrep_sync_wait`).
+//! The nodes are read from `wsrep_incoming_addresses` (each node's `wsrep_node_incoming_address`
+//! must be set) and reached with the flush's own credentials; the preconditions
+//! ([`super::preflight`]) check that every one answers.
 
 use std::time::Duration;
 
@@ -65,16 +66,31 @@ pub async fn list(s: &mut Session, deadline: Deadline) -> Result<Option<Vec<(Str
     }
 }
 
+/// Every node answers the flush's credentials: a rebuild that could not ask one is refused
+/// before it creates anything (and `auto` deletes).
+pub async fn reachable(s: &mut Session, deadline: Deadline) -> Result<(), DbError> {
+    for (host, port) in list(s, deadline).await?.unwrap_or_default() {
+        let conn = connect(s, &host, port, deadline).await?;
+        let _ = tokio::time::timeout(Duration::from_millis(500), conn.disconnect()).await;
+    }
+    Ok(())
+}
+
+async fn connect(s: &Session, host: &str, port: u16, deadline: Deadline) -> Result<mysql_async::Conn, DbError> {
+    s.peer(host, port, deadline).await.map_err(|e| {
+        DbError::Misconfigured(format!(
+            "cannot rebuild: Galera node {host}:{port} cannot be reached to check that it has the rebuild's \
+             triggers: {e}"
+        ))
+    })
+}
+
 /// Asks every node whether it has the rebuild's triggers on the table.
 pub async fn triggers(s: &mut Session, n: &Names, deadline: Deadline) -> Result<Triggers, DbError> {
     let Some(nodes) = list(s, deadline).await? else { return Ok(Triggers::Everywhere) };
     for (host, port) in nodes {
         let node = format!("{host}:{port}");
-        let mut conn = s.peer(&host, port, deadline).await.map_err(|e| {
-            DbError::Misconfigured(format!(
-                "cannot rebuild: Galera node {node} cannot be reached to check that it has the rebuild's triggers: {e}"
-            ))
-        })?;
+        let mut conn = connect(s, &host, port, deadline).await?;
         let sql = "SELECT COUNT(*) FROM information_schema.TRIGGERS \
                    WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?, ?, ?)";
         let [a, b, c] = n.triggers.clone();

@@ -1,5 +1,5 @@
-//! What a rebuild needs before it creates anything (on Galera, too, a client address for
-//! every node: [`super::nodes`]), each refused with a one-line reason, and
+//! What a rebuild needs before it creates anything (on Galera, too, every node answering the
+//! flush's credentials: [`super::nodes`]), each refused with a one-line reason, and
 //! what the table is made of (its columns, its key's type) for the rebuild's statements.
 
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub async fn check(s: &mut Session, plan: &TablePlan, deadline: Deadline) -> Res
     let names = Names::of(&plan.table);
     no_trigger_of_its_own(s, plan, &names, deadline).await?;
     privileged(s, deadline).await?;
-    super::nodes::list(s, deadline).await?;
+    super::nodes::reachable(s, deadline).await?;
     let (pk_type, cols) = columns(s, plan, deadline).await?;
     Ok(Ddl::new(names, plan.pk.as_str(), &pk_type, &cols))
 }
