@@ -229,7 +229,9 @@ async fn check_settings(conn: &mut Conn, deadline: Deadline) -> Result<(), DbErr
         row = within(deadline, CONNECT_TIMEOUT, "read the session back", conn.query_first(sql)).await;
     }
     let Some(observed) = row?.as_ref().and_then(settings::Observed::from_row) else {
-        return Err(DbError::Unreachable("the server returned no session settings".into()));
+        return Err(DbError::Unreachable(
+            "the server did not return the session settings in a form the agent reads".into(),
+        ));
     };
     settings::check(&observed)
         .map_err(|why| DbError::Misconfigured(format!("the database session did not take the agent's settings: {why}")))
