@@ -23,9 +23,9 @@ const WAIT: Duration = Duration::from_secs(10);
 /// What the cluster's nodes hold of the rebuild's triggers.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Triggers {
-    /// Every node has all three (or this is not a cluster).
+    /// Every node has all three and the copy (or this is not a cluster).
     Everywhere,
-    /// This node lacks at least one.
+    /// This node lacks at least one of them.
     MissingOn(String),
 }
 
@@ -91,17 +91,20 @@ pub async fn triggers(s: &mut Session, n: &Names, deadline: Deadline) -> Result<
     for (host, port) in nodes {
         let node = format!("{host}:{port}");
         let mut conn = connect(s, &host, port, deadline).await?;
-        let sql = "SELECT COUNT(*) FROM information_schema.TRIGGERS \
-                   WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?, ?, ?)";
+        // The triggers, and the copy they write into (a node that missed its CREATE TABLE would
+        // refuse every write of its clients while the triggers are there).
+        let sql = "SELECT (SELECT COUNT(*) FROM information_schema.TRIGGERS \
+                   WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? AND TRIGGER_NAME IN (?, ?, ?)) \
+                   + (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?)";
         let [a, b, c] = n.triggers.clone();
-        let args = (s.schema.clone(), n.table.clone(), a, b, c);
+        let args = (s.schema.clone(), n.table.clone(), a, b, c, s.schema.clone(), n.new.clone());
         let found: Option<u64> = within(deadline, WAIT, "count a node's triggers", async {
             conn.query_drop("SET SESSION wsrep_sync_wait = 1").await?;
             conn.exec_first(sql, args).await
         })
         .await?;
         let _ = tokio::time::timeout(Duration::from_millis(500), conn.disconnect()).await;
-        if found != Some(3) {
+        if found != Some(4) {
             return Ok(Triggers::MissingOn(node));
         }
     }
