@@ -258,15 +258,7 @@ fn a_server_imposed_session_state_never_leaves_a_cascade_undone() {
     for (i, init) in ["SET foreign_key_checks=0", "SET sql_select_limit=3"].iter().enumerate() {
         srv.sql(None, &format!("SET GLOBAL init_connect = '{init}'"));
         let db = srv.fresh_db(&format!("fk_checks_{i}"));
-        db.sql(
-            "CREATE TABLE alarm (id INT PRIMARY KEY, expires DATETIME, KEY ix_expires (expires)) ENGINE=InnoDB; \
-             CREATE TABLE alarm_change (id INT AUTO_INCREMENT PRIMARY KEY, alarm_id INT NOT NULL, \
-               FOREIGN KEY (alarm_id) REFERENCES alarm (id) ON DELETE CASCADE) ENGINE=InnoDB; \
-             INSERT INTO alarm SELECT seq, UTC_TIMESTAMP() - INTERVAL seq + 10 MINUTE FROM seq_1_to_40; \
-             INSERT INTO alarm VALUES (1000, UTC_TIMESTAMP() + INTERVAL 1 DAY); \
-             INSERT INTO alarm_change (alarm_id) SELECT a.seq FROM seq_1_to_40 a, seq_1_to_9 b; \
-             INSERT INTO alarm_change (alarm_id) VALUES (1000)",
-        );
+        db.cascading_alarms("INT", "{}", "{}");
         let url = service_user(&db, &format!("ks_fk_{i}"));
         let target = ["--target", "custom", "--table", "alarm", "--expiry-column", "expires", "--batch-size", "25"];
         let r = flush(&url, None, &target);

@@ -287,6 +287,20 @@ fn each_trusts_roles_go_in_its_transaction_within_batch_size() {
     }
 }
 
+/// Flushes [`TestDb::cascading_alarms`] with a batch of 25 and checks, in the report and in the
+/// server's binary log, that each transaction took 2 alarms and their 18 changes.
+fn two_alarms_a_transaction(srv: &Server, db: &TestDb) {
+    srv.sql(None, "FLUSH BINARY LOGS; RESET MASTER");
+    let target = ["--target", "custom", "--table", "alarm", "--expiry-column", "expires", "--batch-size", "25"];
+    let v = flush(db, &target);
+    assert_eq!((v["rows_deleted"].clone(), v["rows_deleted_with"].clone()), (40.into(), 360.into()), "{v}");
+    assert_eq!(v["max_rows_per_transaction"], 20, "two alarms and their 18 changes: {v}");
+    assert_eq!(db.sql("SELECT COUNT(*) FROM alarm_change"), "1", "the live alarm's change stays");
+    let txns = transactions(srv, &db.name);
+    assert_eq!(txns.len(), 20, "{txns:?}");
+    assert!(txns.iter().all(|t| t.get("alarm") == Some(&2)), "{txns:?}");
+}
+
 /// A child's key matches its parent's by the column's collation, as the foreign key and its
 /// cascade do, not byte for byte: with a case-insensitive key, children written `p-7` cascade
 /// from parent `P-7`. Counting them by bytes found no family at all: chunks of 25 parents took
@@ -295,26 +309,8 @@ fn each_trusts_roles_go_in_its_transaction_within_batch_size() {
 fn a_family_is_counted_by_the_keys_collation() {
     let srv = logging_server();
     let db = srv.fresh_db("cascade_collation");
-    db.sql(
-        "CREATE TABLE alarm (id VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, expires DATETIME, \
-           KEY ix_expires (expires)) ENGINE=InnoDB; \
-         CREATE TABLE alarm_change (id INT AUTO_INCREMENT PRIMARY KEY, \
-           alarm_id VARCHAR(20) COLLATE utf8mb4_general_ci NOT NULL, \
-           FOREIGN KEY (alarm_id) REFERENCES alarm (id) ON DELETE CASCADE) ENGINE=InnoDB; \
-         INSERT INTO alarm SELECT CONCAT('P-', seq), UTC_TIMESTAMP() - INTERVAL seq + 10 MINUTE FROM seq_1_to_40; \
-         INSERT INTO alarm VALUES ('P-LIVE', UTC_TIMESTAMP() + INTERVAL 1 DAY); \
-         INSERT INTO alarm_change (alarm_id) SELECT CONCAT('p-', a.seq) FROM seq_1_to_40 a, seq_1_to_9 b; \
-         INSERT INTO alarm_change (alarm_id) VALUES ('p-live')",
-    );
-    srv.sql(None, "FLUSH BINARY LOGS; RESET MASTER");
-    let target = ["--target", "custom", "--table", "alarm", "--expiry-column", "expires", "--batch-size", "25"];
-    let v = flush(&db, &target);
-    assert_eq!((v["rows_deleted"].clone(), v["rows_deleted_with"].clone()), (40.into(), 360.into()), "{v}");
-    assert_eq!(v["max_rows_per_transaction"], 20, "two alarms and their 18 changes: {v}");
-    assert_eq!(db.sql("SELECT COUNT(*) FROM alarm_change"), "1", "the live alarm's change stays");
-    let txns = transactions(srv, &db.name);
-    assert_eq!(txns.len(), 20, "{txns:?}");
-    assert!(txns.iter().all(|t| t.get("alarm") == Some(&2)), "{txns:?}");
+    db.cascading_alarms("VARCHAR(20) COLLATE utf8mb4_general_ci", "CONCAT('P-', {})", "CONCAT('p-', {})");
+    two_alarms_a_transaction(srv, &db);
 }
 
 /// A custom table whose children go by `ON DELETE CASCADE`: what the cascade removes counts
@@ -324,22 +320,6 @@ fn a_family_is_counted_by_the_keys_collation() {
 fn rows_a_cascade_removes_count_against_batch_size() {
     let srv = logging_server();
     let db = srv.fresh_db("cascade_txn");
-    db.sql(
-        "CREATE TABLE alarm (id INT PRIMARY KEY, expires DATETIME, KEY ix_expires (expires)) ENGINE=InnoDB; \
-         CREATE TABLE alarm_change (id INT AUTO_INCREMENT PRIMARY KEY, alarm_id INT NOT NULL, \
-           FOREIGN KEY (alarm_id) REFERENCES alarm (id) ON DELETE CASCADE) ENGINE=InnoDB; \
-         INSERT INTO alarm SELECT seq, UTC_TIMESTAMP() - INTERVAL seq MINUTE FROM seq_1_to_40; \
-         INSERT INTO alarm VALUES (1000, UTC_TIMESTAMP() + INTERVAL 1 DAY); \
-         INSERT INTO alarm_change (alarm_id) SELECT a.seq FROM seq_1_to_40 a, seq_1_to_9 b; \
-         INSERT INTO alarm_change (alarm_id) VALUES (1000)",
-    );
-    srv.sql(None, "FLUSH BINARY LOGS; RESET MASTER");
-    let target = ["--target", "custom", "--table", "alarm", "--expiry-column", "expires", "--batch-size", "25"];
-    let v = flush(&db, &target);
-    assert_eq!((v["rows_deleted"].clone(), v["rows_deleted_with"].clone()), (40.into(), 360.into()), "{v}");
-    assert_eq!(v["max_rows_per_transaction"], 20, "two alarms and their 18 changes: {v}");
-    assert_eq!(db.sql("SELECT COUNT(*) FROM alarm_change"), "1", "the live alarm's change stays");
-    let txns = transactions(srv, &db.name);
-    assert_eq!(txns.len(), 20, "{txns:?}");
-    assert!(txns.iter().all(|t| t.get("alarm") == Some(&2)), "{txns:?}");
+    db.cascading_alarms("INT", "{}", "{}");
+    two_alarms_a_transaction(srv, &db);
 }

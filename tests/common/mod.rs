@@ -296,6 +296,28 @@ impl TestDb {
         }
     }
 
+    /// A custom target whose rows take others with them: 40 expired `alarm`s (`--table alarm
+    /// --expiry-column expires`) with 9 `alarm_change` rows each, which go by `ON DELETE
+    /// CASCADE`, and one live alarm with one change. `key` is the key's column type; `alarm` and
+    /// `change` are the SQL of an alarm's key as the alarm and as its changes hold it, with `{}`
+    /// for its number (`seq`, and 0 for the live one).
+    pub fn cascading_alarms(&self, key: &str, alarm: &str, change: &str) {
+        let (a, c) = (|n: &str| alarm.replace("{}", n), |n: &str| change.replace("{}", n));
+        self.sql(&format!(
+            "CREATE TABLE alarm (id {key} PRIMARY KEY, expires DATETIME, KEY ix_expires (expires)) ENGINE=InnoDB; \
+             CREATE TABLE alarm_change (id INT AUTO_INCREMENT PRIMARY KEY, alarm_id {key} NOT NULL, \
+               FOREIGN KEY (alarm_id) REFERENCES alarm (id) ON DELETE CASCADE) ENGINE=InnoDB; \
+             INSERT INTO alarm SELECT {}, UTC_TIMESTAMP() - INTERVAL seq + 10 MINUTE FROM seq_1_to_40; \
+             INSERT INTO alarm VALUES ({}, UTC_TIMESTAMP() + INTERVAL 1 DAY); \
+             INSERT INTO alarm_change (alarm_id) SELECT {} FROM seq_1_to_40 a, seq_1_to_9 b; \
+             INSERT INTO alarm_change (alarm_id) VALUES ({})",
+            a("seq"),
+            a("0"),
+            c("a.seq"),
+            c("0")
+        ));
+    }
+
     /// Adds `n` more expired rows (ids tagged with `tag`, so it can be called again).
     pub fn add_expired(&self, tag: &str, n: u64) {
         self.sql(&format!(
