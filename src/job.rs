@@ -121,10 +121,8 @@ async fn flush_tables(
         };
         let mut report = flush_one(s, config, &plan, share, stop, progress).await;
         // Rows a guard keeps, and rows the engine met held by a foreign key no guard covers.
-        report.kept_by_children = match (kept_by_children(s, &plan, config.age, share).await, report.kept_by_children) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
+        let guarded = kept_by_children(s, &plan, config.age, share).await;
+        report.kept_by_children = flush::report::add_counts(guarded, report.kept_by_children);
         reports.push(report);
     }
     FlushResult::Ran(FlushReport::merge(reports))

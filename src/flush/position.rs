@@ -9,7 +9,7 @@ use mysql_async::Value;
 use super::chunk::{select_chunk, ChunkError, Work};
 use super::cursor::Cursor;
 use super::family::Family;
-use super::report::{End, FlushReport};
+use super::report::{add_counts, End, FlushReport};
 use super::size::ChunkSize;
 use super::sql::Statements;
 use super::throttle::Throttle;
@@ -152,7 +152,7 @@ impl Position {
                 "a row of {} is held by a foreign key the flush does not guard ({why}); leaving it",
                 sql.table()
             );
-            report.kept_by_children = Some(report.kept_by_children.unwrap_or(0) + 1);
+            report.kept_by_children = add_counts(report.kept_by_children, Some(1));
             self.cursor = Some(b);
         }
         Ok(Step::Again)

@@ -136,14 +136,8 @@ impl FlushReport {
             total.max_chunk_rows = total.max_chunk_rows.max(r.max_chunk_rows);
             total.rows_copied += r.rows_copied;
             total.throttled += r.throttled;
-            total.backlog = match (total.backlog, r.backlog) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
-            total.kept_by_children = match (total.kept_by_children, r.kept_by_children) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            };
+            total.backlog = add_counts(total.backlog, r.backlog);
+            total.kept_by_children = add_counts(total.kept_by_children, r.kept_by_children);
             total.end = worse(total.end, r.end);
         }
         total.tables = tables;
@@ -192,6 +186,14 @@ fn worse(a: End, b: End) -> End {
     }
 }
 
+/// Two counts that may each be unknown: their sum, or the one that is known.
+pub fn add_counts(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Rows per second, 0 for an instant.
 pub fn rate(rows: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
@@ -204,6 +206,14 @@ pub fn rate(rows: u64, seconds: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_that_may_be_unknown_add_up_to_what_is_known() {
+        assert_eq!(add_counts(Some(2), Some(3)), Some(5));
+        assert_eq!(add_counts(None, Some(3)), Some(3));
+        assert_eq!(add_counts(Some(2), None), Some(2));
+        assert_eq!(add_counts(None, None), None);
+    }
 
     #[test]
     fn tables_of_a_target_add_up_and_the_worst_end_wins() {
