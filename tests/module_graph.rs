@@ -42,12 +42,6 @@ fn crate_refs(text: &str) -> Vec<String> {
     out
 }
 
-fn module_of(src: &Path, file: &Path) -> String {
-    let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
-    first.trim_end_matches(".rs").to_string()
-}
-
 fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
     for e in fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
@@ -59,26 +53,37 @@ fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// Which top-level modules each module uses (tests inside a module count too).
-fn uses() -> BTreeMap<String, Vec<String>> {
+/// Every module's path (`src/flush/rebuild/copy.rs` is `flush::rebuild::copy`, a `mod.rs` its
+/// directory's module) and code: comments are left out, since a doc comment may point anywhere,
+/// and tests inside a module count too. `lib.rs` and `main.rs` are not modules.
+fn modules() -> Vec<(Vec<String>, String)> {
     let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
     let mut files = Vec::new();
     walk(src, &mut files);
-    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut out = Vec::new();
     for f in files {
-        let m = module_of(src, &f);
-        if m == "lib" || m == "main" {
+        let m = module_path(src, &f);
+        if m == ["lib"] || m == ["main"] {
             continue;
         }
-        // Code only: a doc comment may point anywhere.
-        let text: String = fs::read_to_string(&f)
+        let code: String = fs::read_to_string(&f)
             .unwrap()
             .lines()
             .filter(|l| !l.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n");
+        out.push((m, code));
+    }
+    out
+}
+
+/// Which top-level modules each top-level module uses.
+fn uses() -> BTreeMap<String, Vec<String>> {
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (path, code) in modules() {
+        let m = path[0].clone();
         let deps = graph.entry(m.clone()).or_default();
-        for d in crate_refs(&text) {
+        for d in crate_refs(&code) {
             if d != m && !deps.contains(&d) {
                 deps.push(d);
             }
@@ -188,23 +193,7 @@ fn resolve(from: &[String], path: &[String], known: &[Vec<String>]) -> Option<Ve
 /// `super::FlushOpts`) or descendant (a parent's `pub use child::X`) is how Rust nests modules,
 /// not a dependency between two jobs, and is left out.
 fn nested_uses() -> BTreeMap<Vec<String>, Vec<Vec<String>>> {
-    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-    let mut files = Vec::new();
-    walk(src, &mut files);
-    let mut texts = Vec::new();
-    for f in files {
-        let m = module_path(src, &f);
-        if m == ["lib"] || m == ["main"] {
-            continue;
-        }
-        let text: String = fs::read_to_string(&f)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        texts.push((m, text));
-    }
+    let texts = modules();
     let known: Vec<Vec<String>> = texts.iter().map(|(m, _)| m.clone()).collect();
     let mut graph = BTreeMap::new();
     for (m, text) in &texts {
