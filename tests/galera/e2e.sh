@@ -382,28 +382,44 @@ case3() {
 }
 
 # ---------------------------------------------------------------------------------------------- case 4
+# logged_write NODE LOG ERR VALUE SQL: runs SQL through NODE and, when it changed one row, appends VALUE to LOG
+# (client errors go to ERR). What the writers use to know exactly which of their writes committed.
+logged_write() {
+    local node=$1 log=$2 err=$3 value=$4 sql=$5 rc
+    rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e "$sql; SELECT ROW_COUNT()" 2>>"$err")
+    [ "$rc" = 1 ] && echo "$value" >>"$log"
+    return 0
+}
+
 # rebuild_writer NODE FIRST STEP: through NODE, walks the live seed ids FIRST, FIRST+STEP, ... and for each one
 # in turn inserts a new token, sets valid=0 on the id, or deletes the id, logging every write that committed
 # (ROW_COUNT() = 1) to $LOGS/rb-NODE.{ins,upd,del}. Stops at $WORK/stop-load or after 120 s.
 rebuild_writer() {
-    local node=$1 first=$2 step=$3 i n=0 id rc t0=$SECONDS
-    : >"$LOGS/rb-$node.ins"; : >"$LOGS/rb-$node.upd"; : >"$LOGS/rb-$node.del"
+    local node=$1 first=$2 step=$3 i n=0 id t0=$SECONDS out=$LOGS/rb-$1
+    : >"$out.ins"; : >"$out.upd"; : >"$out.del"
     mapfile -t ids <"$LOGS/rb-live"
     for ((i = first; i < ${#ids[@]}; i += step)); do
         [ -e "$WORK/stop-load" ] || [ $((SECONDS - t0)) -ge 120 ] && break
         n=$((n + 1)); id=${ids[$i]}
         case $((n % 3)) in
-            0) rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e \
-                    "INSERT INTO token (id, expires, extra, valid, user_id) VALUES ('rb-n$node-$n', UTC_TIMESTAMP() + INTERVAL 2 DAY, 'w', 1, 'rb'); SELECT ROW_COUNT()" 2>>"$LOGS/rb-$node.err")
-               [ "$rc" = 1 ] && echo "rb-n$node-$n" >>"$LOGS/rb-$node.ins" ;;
-            1) rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e \
-                    "UPDATE token SET valid = 0 WHERE id = '$id'; SELECT ROW_COUNT()" 2>>"$LOGS/rb-$node.err")
-               [ "$rc" = 1 ] && echo "$id" >>"$LOGS/rb-$node.upd" ;;
-            2) rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[$node]}" -uroot -N -B keystone -e \
-                    "DELETE FROM token WHERE id = '$id'; SELECT ROW_COUNT()" 2>>"$LOGS/rb-$node.err")
-               [ "$rc" = 1 ] && echo "$id" >>"$LOGS/rb-$node.del" ;;
+            0) logged_write "$node" "$out.ins" "$out.err" "rb-n$node-$n" \
+                   "INSERT INTO token (id, expires, extra, valid, user_id) VALUES ('rb-n$node-$n', UTC_TIMESTAMP() + INTERVAL 2 DAY, 'w', 1, 'rb')" ;;
+            1) logged_write "$node" "$out.upd" "$out.err" "$id" "UPDATE token SET valid = 0 WHERE id = '$id'" ;;
+            2) logged_write "$node" "$out.del" "$out.err" "$id" "DELETE FROM token WHERE id = '$id'" ;;
         esac
     done
+}
+
+# rebuild_while_writing NAME: with the writers already started (their PIDs in BG_PIDS), a rebuild through
+# node 1 a second later, and the writers stopped a second after it.
+rebuild_while_writing() {
+    sleep 1
+    run_flush "$1" 1 --strategy rebuild --batch-size 50 --sleep-ms 20
+    show_flush "$1"
+    sleep 1
+    touch "$WORK/stop-load"
+    wait "${BG_PIDS[@]}"
+    BG_PIDS=()
 }
 
 case4() {
@@ -425,16 +441,8 @@ case4() {
     q_all "SET GLOBAL log_bin_trust_function_creators = 1"
     rm -f "$WORK/stop-load"
     rebuild_writer 2 0 2 & BG_PIDS+=($!)
-    local g2=$!
     rebuild_writer 3 1 2 & BG_PIDS+=($!)
-    local g3=$!
-    sleep 1
-    run_flush case4-rebuild 1 --strategy rebuild --batch-size 50 --sleep-ms 20
-    show_flush case4-rebuild
-    sleep 1
-    touch "$WORK/stop-load"
-    wait "$g2" "$g3"
-    BG_PIDS=()
+    rebuild_while_writing case4-rebuild
     local ins upd del
     cat "$LOGS"/rb-[23].ins | sort >"$LOGS/rb.ins"; cat "$LOGS"/rb-[23].upd | sort >"$LOGS/rb.upd"; cat "$LOGS"/rb-[23].del | sort >"$LOGS/rb.del"
     ins=$(wc -l <"$LOGS/rb.ins"); upd=$(wc -l <"$LOGS/rb.upd"); del=$(wc -l <"$LOGS/rb.del")
@@ -473,13 +481,12 @@ case4() {
 # certain here: a rebuild killed right after its set-up, then node 2's insert trigger dropped on node 2
 # alone. The rebuild that resumes must find it before copying, and start over.
 front_writer() { # through node 2, inserts tokens whose ids sort before every seeded one, logging each commit
-    local n=0 rc
+    local n=0
     : >"$LOGS/c5.ins"
     while [ ! -e "$WORK/stop-load" ] && [ "$n" -lt 3000 ]; do
         n=$((n + 1))
-        rc=$(mariadb --no-defaults -h127.0.0.1 -P"${PORT[2]}" -uroot -N -B keystone -e \
-            "INSERT INTO token (id, expires, extra, valid, user_id) VALUES ('0000-n2-$n', UTC_TIMESTAMP() + INTERVAL 2 DAY, 'w', 1, 'c5'); SELECT ROW_COUNT()" 2>>"$LOGS/c5.err")
-        [ "$rc" = 1 ] && echo "0000-n2-$n" >>"$LOGS/c5.ins"
+        logged_write 2 "$LOGS/c5.ins" "$LOGS/c5.err" "0000-n2-$n" \
+            "INSERT INTO token (id, expires, extra, valid, user_id) VALUES ('0000-n2-$n', UTC_TIMESTAMP() + INTERVAL 2 DAY, 'w', 1, 'c5')"
     done
 }
 
@@ -495,14 +502,7 @@ case5() {
         "$(q 2 "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_TABLE = 'token'") $(q 1 "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_TABLE = 'token'")" "2 3"
     rm -f "$WORK/stop-load"
     front_writer & BG_PIDS+=($!)
-    local w=$!
-    sleep 1
-    run_flush case5-rebuild 1 --strategy rebuild --batch-size 50 --sleep-ms 20
-    show_flush case5-rebuild
-    sleep 1
-    touch "$WORK/stop-load"
-    wait "$w"
-    BG_PIDS=()
+    rebuild_while_writing case5-rebuild
     local ins i lost=0
     ins=$(sort "$LOGS/c5.ins" | tee "$LOGS/c5.ins.sorted" | wc -l)
     say "      inserts through node 2 that committed: $ins"
