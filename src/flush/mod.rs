@@ -12,7 +12,8 @@
 //! | 5 | [`sql`] | the text of a chunk's two statements: boundary SELECT and range DELETE |
 //! | 5 | [`cursor`] | where a walk stands: the last key a chunk visited |
 //! | 5 | [`family`] | chunks of a table whose rows take others with them (dependents, cascades) |
-//! | 5–6 | [`chunk`] | running them in a transaction each, the lock-wait retry policy, and a chunk the client gave up on |
+//! | 5–6 | [`chunk`] | running them in a transaction each, and the lock-wait retry policy |
+//! | 5–6 | [`abandon`] | a chunk the client gave up on: ended on the server, and what it did |
 //! | 6–7 | [`galera`] | Galera's write-set limits and flow control |
 //! | 8 | [`run`] | the chunk loop, which stops at a chunk boundary |
 //! | 8 | [`position`] | where the walk stands between two chunks, and what a failed chunk does to it |
@@ -34,6 +35,7 @@
 //! purged yet; and it makes progress however many rows share one expiry value (Keystone's
 //! LP 1387401 infinite loop).
 
+pub mod abandon;
 pub mod chunk;
 pub mod cursor;
 pub mod cutoff;

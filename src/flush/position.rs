@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mysql_async::Value;
 
-use super::chunk::{select_chunk, ChunkError, Work};
+use super::chunk::{select_count, ChunkError, Work};
 use super::cursor::Cursor;
 use super::family::Family;
 use super::report::{add_counts, End, FlushReport};
@@ -145,8 +145,7 @@ impl Position {
             return self.failed(ChunkError::Referenced(why), None);
         };
         let (text, args) = sql.count_in_range(self.cursor.as_ref(), &b, params);
-        let rows = select_chunk(s, &text, args, deadline).await?;
-        let in_range = rows.into_iter().next().and_then(|r| mysql_async::from_row_opt::<u64>(r).ok());
+        let in_range = select_count(s, &text, args, deadline).await?;
         if in_range.is_none_or(|n| n <= 1) {
             crate::warn!(
                 "a row of {} is held by a foreign key the flush does not guard ({why}); leaving it",

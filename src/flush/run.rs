@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use mysql_async::Value;
 
+use super::abandon::{self, Abandoned, Outcome};
 use super::chunk::{
-    self, exec_chunk, is_statement_timeout, no_progress, select_chunk, Abandoned, ChunkError, Deleted, Outcome, Work,
+    exec_chunk, is_statement_timeout, no_progress, select_chunk, select_count, ChunkError, Deleted, Work,
 };
 use super::cursor::Cursor;
 use super::cutoff::server_cutoff;
@@ -231,17 +232,13 @@ impl Flusher<'_> {
     /// does not know about.
     async fn abandoned(&mut self, a: Abandoned, pos: &mut Position, t0: Instant) -> Result<Step, DbError> {
         let left = match a.check.clone() {
-            Some((text, args)) if a.gone && matches!(a.phase, chunk::Phase::Committing(_)) => {
-                let d = Deadline::after(chunk::ABANDON_WAIT);
-                select_chunk(self.s, &text, args, d)
-                    .await
-                    .ok()
-                    .and_then(|rows| rows.into_iter().next())
-                    .and_then(|row| mysql_async::from_row_opt::<u64>(row).ok())
+            Some((text, args)) if a.gone && matches!(a.phase, abandon::Phase::Committing(_)) => {
+                let d = Deadline::after(abandon::ABANDON_WAIT);
+                select_count(self.s, &text, args, d).await.ok().flatten()
             }
             _ => None,
         };
-        match chunk::outcome(&a, left) {
+        match abandon::outcome(&a, left) {
             Outcome::Committed(d) => self.count_chunk(pos, &d, t0),
             Outcome::RolledBack => {}
             Outcome::Unknown(n) => return Err(DbError::Unconfirmed(a.error.to_string(), n)),
